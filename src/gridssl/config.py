@@ -1,0 +1,301 @@
+"""Typed, validated configuration: data.*, model.*, loss.*, train.*.
+
+The dataclass defaults are the paper's values (SPEC.md); presets (``gridssl/presets/*.yaml``) are
+data that override them. Every setting the paper leaves open is a named field here, with its
+documented default. A bad value raises :class:`ConfigError` with one line naming the key, the value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value, key, preset or file that is not allowed (one-line message)."""
+
+
+def _opt(default, *, doc: str, gt=None, ge=None, le=None, choices=None):
+    """A config field with its constraints and documentation stored as metadata."""
+    meta = {"doc": doc, "gt": gt, "ge": ge, "le": le, "choices": choices}
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    """SIC velocity batches (SPEC.md section 2)."""
+
+    batch_size: int = _opt(130, gt=0, doc="B: trajectories per batch [paper]")
+    seq_len: int = _opt(60, gt=0, doc="T: velocities per trajectory [paper]")
+    max_speed: float = _opt(0.15, gt=0, doc="each velocity component ~ U(-max, max), m/step [paper]")
+    mode: str = _opt(
+        "permutation",
+        choices=("permutation", "independent", "identity"),
+        doc="permutation: B permutations of one base sequence [paper]; independent: B independent "
+        "sequences; identity: B copies of one sequence (ablations)",
+    )
+
+
+@dataclass
+class ModelConfig:
+    """The velocity-conditioned Norm-ReLU RNN g_t = Norm(ReLU(W(v_t) g_{t-1})), W(v) = MLP(v)."""
+
+    n_units: int = _opt(128, gt=0, doc="N: recurrent units [paper]")
+    mlp_layers: int = _opt(3, ge=1, doc="linear layers of the MLP R^2 -> R^(N*N) [paper: 3]")
+    mlp_hidden: int = _opt(256, gt=0, doc="hidden width of the MLP [guess]")
+    activation: str = _opt(
+        "relu", choices=("relu", "tanh", "gelu", "silu"), doc="MLP hidden activation [guess]"
+    )
+    init: str = _opt(
+        "identity",
+        choices=("identity", "default"),
+        doc="identity: last layer bias = I so W(v) starts near the identity [guess]; "
+        "default: fan-in uniform initialisation everywhere",
+    )
+    init_scale: float = _opt(
+        0.1, ge=0, doc="identity init: std of W(v) - I entries comes from last-layer weights ~ this"
+    )
+    learn_g0: bool = _opt(True, doc="learn the shared initial state g0 [guess]")
+    norm_eps: float = _opt(1e-8, gt=0, doc="Norm(z) = z / max(|z|, eps); a zero vector stays zero")
+
+
+@dataclass
+class LossConfig:
+    """The four SIC losses (SPEC.md section 4)."""
+
+    sigma_x: float = _opt(0.05, gt=0, doc="same-place radius, m [paper]")
+    sigma_g: float = _opt(0.4, gt=0, doc="separation kernel width in state space [paper]")
+    w_sep: float = _opt(1.0, ge=0, doc="separation weight [paper]")
+    w_inv: float = _opt(0.1, ge=0, doc="path-invariance weight [paper]")
+    w_cap: float = _opt(0.5, ge=0, doc="capacity weight [paper]")
+    w_iso: float = _opt(1.0, ge=0, doc="conformal-isometry weight [guess: not in the paper's table]")
+    reduction: str = _opt(
+        "mean", choices=("mean", "sum"), doc="pair losses: mean or sum over each pair set [guess]"
+    )
+    pairs: str = _opt(
+        "exact",
+        choices=("exact", "sampled"),
+        doc="exact: all pairs in bounded-memory chunks; sampled: unbiased pair-subsampled estimate",
+    )
+    pair_samples: int = _opt(65536, gt=0, doc="sampled mode: pairs drawn per pair set")
+    chunk_size: int = _opt(2048, gt=0, doc="exact mode: rows of the pair matrix per chunk")
+    iso_form: str = _opt(
+        "variance",
+        choices=("variance", "scale_free"),
+        doc="variance: Var(|dg|/|v|) [paper]; scale_free: Var/Mean^2 (a constant code cannot "
+        "satisfy it)",
+    )
+    iso_steps: str = _opt(
+        "short",
+        choices=("short", "all"),
+        doc="short: steps with 0 < |v| < sigma_x [paper]; all: every step with |v| > 0",
+    )
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, logging, checkpoints and in-training evaluation (SPEC.md section 5)."""
+
+    steps: int = _opt(2_000_000, gt=0, doc="optimiser steps [paper]")
+    lr: float = _opt(2e-5, gt=0, doc="AdamW learning rate [paper]")
+    weight_decay: float = _opt(0.0, ge=0, doc="AdamW weight decay [guess: not given]")
+    grad_clip: float = _opt(0.1, gt=0, doc="gradient-norm clip [paper]")
+    grad_accum: int = _opt(2, gt=0, doc="batches accumulated per optimiser step [paper]")
+    plateau_every: int = _opt(
+        1000, gt=0, doc="ReduceLROnPlateau is stepped on the mean loss of this many steps [guess]"
+    )
+    plateau_factor: float = _opt(0.5, gt=0, le=1, doc="ReduceLROnPlateau factor [guess]")
+    plateau_patience: int = _opt(10, ge=0, doc="ReduceLROnPlateau patience, in evaluations [guess]")
+    min_lr: float = _opt(0.0, ge=0, doc="ReduceLROnPlateau floor")
+    seed: int = _opt(0, ge=0, doc="seed of every random draw of the run")
+    threads: int = _opt(0, ge=0, doc="torch CPU threads (0: torch's default)")
+    device: str = _opt("cpu", choices=("cpu", "cuda", "auto"), doc="where to train")
+    log_every: int = _opt(10, gt=0, doc="steps between metrics.jsonl lines")
+    ckpt_every: int = _opt(1000, gt=0, doc="steps between checkpoints")
+    keep_ckpts: int = _opt(3, gt=0, doc="checkpoints kept (the last K)")
+    eval_every: int = _opt(0, ge=0, doc="steps between in-training grid evaluations (0: never)")
+    eval_batches: int = _opt(8, gt=0, doc="training-distribution batches per evaluation")
+    eval_bin_size: float = _opt(0.05, gt=0, doc="rate-map bin for in-training evaluation, m")
+    eval_box: float = _opt(2.0, gt=0, doc="side of the square (centred on 0) binned in evaluation, m")
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+_SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
+
+
+def preset_names() -> list[str]:
+    files = resources.files("gridssl").joinpath("presets").iterdir()
+    return sorted(p.name[: -len(".yaml")] for p in files if p.name.endswith(".yaml"))
+
+
+def _coerce(key: str, value: Any, typ: type) -> Any:
+    """Convert a YAML or command-line value to the field's type, or raise ConfigError."""
+    text = repr(value)
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        low = str(value).strip().lower()
+        if low in ("true", "yes", "1", "on"):
+            return True
+        if low in ("false", "no", "0", "off"):
+            return False
+        raise ConfigError(f"{key} = {text} is not allowed: expected true or false")
+    if typ is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} = {text} is not allowed: expected an integer")
+        try:
+            num = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} = {text} is not allowed: expected an integer") from None
+        if not math.isfinite(num) or num != int(num):
+            raise ConfigError(f"{key} = {text} is not allowed: expected an integer")
+        return int(num)
+    if typ is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key} = {text} is not allowed: expected a number")
+        try:
+            num = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} = {text} is not allowed: expected a number") from None
+        if not math.isfinite(num):
+            raise ConfigError(f"{key} = {text} is not allowed: expected a finite number")
+        return num
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} = {text} is not allowed: expected a string")
+    return value
+
+
+def _check(key: str, value: Any, meta: dict) -> None:
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise ConfigError(f"{key} = {value!r} is not allowed: choose one of {list(meta['choices'])}")
+    if meta["gt"] is not None and not value > meta["gt"]:
+        raise ConfigError(f"{key} = {value!r} is not allowed: must be > {meta['gt']}")
+    if meta["ge"] is not None and not value >= meta["ge"]:
+        raise ConfigError(f"{key} = {value!r} is not allowed: must be >= {meta['ge']}")
+    if meta["le"] is not None and not value <= meta["le"]:
+        raise ConfigError(f"{key} = {value!r} is not allowed: must be <= {meta['le']}")
+
+
+def _field_map(section: str) -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(_SECTION_CLASSES[section])}
+
+
+def _apply(raw: dict[str, dict[str, Any]], key: str, value: Any) -> None:
+    """Set ``section.name = value`` in a nested dict after checking the key exists."""
+    section, _, name = key.partition(".")
+    if section not in _SECTION_CLASSES or not name:
+        raise ConfigError(f"unknown config key {key!r}: keys look like {sorted(_SECTION_CLASSES)}.NAME")
+    fields = _field_map(section)
+    if name not in fields:
+        raise ConfigError(f"unknown config key {key!r}: {section}.* has {sorted(fields)}")
+    raw.setdefault(section, {})[name] = value
+
+
+def _merge(raw: dict, layer: Any, origin: str) -> None:
+    if layer is None:
+        return
+    if not isinstance(layer, dict):
+        raise ConfigError(f"{origin}: expected a mapping of sections {sorted(_SECTION_CLASSES)}")
+    for section, values in layer.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: section {section!r} must be a mapping of key: value")
+        for name, value in values.items():
+            _apply(raw, f"{section}.{name}", value)
+
+
+def build(raw: dict[str, dict[str, Any]]) -> Config:
+    """Validate a nested dict ``{section: {name: value}}`` into a Config (missing keys: defaults)."""
+    sections = {}
+    for section, cls in _SECTION_CLASSES.items():
+        kwargs = {}
+        for name, value in raw.get(section, {}).items():
+            f = _field_map(section)[name]
+            typ = {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
+            kwargs[name] = _coerce(f"{section}.{name}", value, typ)
+        obj = cls(**kwargs)
+        for f in dataclasses.fields(cls):
+            _check(f"{section}.{f.name}", getattr(obj, f.name), f.metadata)
+        sections[section] = obj
+    cfg = Config(**sections)
+    if cfg.loss.pairs == "exact" and cfg.loss.chunk_size < 1:
+        raise ConfigError("loss.chunk_size must be >= 1")
+    return cfg
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {str(path)!r} does not exist") from None
+    except OSError as err:
+        raise ConfigError(f"{what} {str(path)!r} cannot be read: {err.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        line = getattr(getattr(err, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise ConfigError(f"{what} {str(path)!r} is not valid YAML{where}") from None
+
+
+def load_config(
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    **direct: Any,
+) -> Config:
+    """Resolve a config: dataclass defaults < preset < file < ``key=value`` overrides < direct.
+
+    ``direct`` takes dotted keys with underscores for dots, e.g. ``train__steps=100``.
+    """
+    raw: dict[str, dict[str, Any]] = {}
+    if preset is not None:
+        names = preset_names()
+        if preset not in names:
+            raise ConfigError(f"unknown preset {preset!r}: choose one of {names}")
+        text = resources.files("gridssl").joinpath("presets", f"{preset}.yaml").read_text()
+        _merge(raw, yaml.safe_load(text), f"preset {preset!r}")
+    if file is not None:
+        _merge(raw, _read_yaml(Path(file), "config file"), f"config file {str(file)!r}")
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} is not allowed: expected KEY=VALUE, e.g. loss.sigma_g=0.5")
+        _apply(raw, key.strip(), value.strip())
+    for dunder, value in direct.items():
+        if value is not None:
+            _apply(raw, dunder.replace("__", "."), value)
+    return build(raw)
+
+
+def config_from_dict(d: dict) -> Config:
+    """Rebuild a Config saved by :meth:`Config.to_dict` (validated like any other input)."""
+    raw: dict[str, dict[str, Any]] = {}
+    _merge(raw, d, "saved config")
+    return build(raw)
+
+
+def describe() -> str:
+    """Every key with its default and documentation (for ``--help`` and the README)."""
+    lines = []
+    for section, cls in _SECTION_CLASSES.items():
+        for f in dataclasses.fields(cls):
+            lines.append(f"  {section}.{f.name} = {f.default!r}: {f.metadata['doc']}")
+    return "\n".join(lines)

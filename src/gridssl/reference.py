@@ -1,0 +1,56 @@
+"""Naive reference implementations: literal transcriptions of SPEC.md, for tests and benchmarks.
+
+They hold every intermediate in memory (a (B, N, N) gather per step, the full M x M pair matrices)
+and loop where the formula loops. Never used for training.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .data import VelocityBatch
+from .model import SICNet, norm_relu
+
+
+def rollout_naive(net: SICNet, batch: VelocityBatch) -> torch.Tensor:
+    """Per step, gather W(v_t) for every trajectory (B, N, N) and multiply. -> (B, T, N)."""
+    W = net.weights(batch.distinct)
+    g = net.g0().expand(batch.index.shape[0], -1)
+    out = []
+    for t in range(batch.index.shape[1]):
+        g = norm_relu(torch.bmm(W[batch.index[:, t]], g.unsqueeze(-1)).squeeze(-1))
+        out.append(g)
+    return torch.stack(out, 1)
+
+
+def pair_losses_naive(G, X, sigma_x: float, sigma_g: float, reduction: str = "mean"):
+    """Separation and invariance over all unordered pairs i < j, all at once. -> (sep, inv)."""
+    M = G.shape[0]
+    dg2 = ((G[:, None, :] - G[None, :, :]) ** 2).sum(-1)  # (M, M)
+    dx = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1).sqrt()
+    upper = torch.triu(torch.ones(M, M, dtype=torch.bool), diagonal=1)
+    far = upper & (dx > sigma_x)
+    near = upper & (dx < sigma_x)
+    sep_terms = torch.exp(-dg2[far] / (2 * sigma_g**2))
+    inv_terms = dg2[near]
+    if reduction == "sum":
+        return sep_terms.sum(), inv_terms.sum()
+    return sep_terms.mean(), inv_terms.mean() if inv_terms.numel() else G.new_zeros(())
+
+
+def isometry_naive(states, velocities, g0, sigma_x: float, form: str, steps: str):
+    """Conformal isometry by an explicit loop over trajectories and steps."""
+    ratios = []
+    B, T, _ = states.shape
+    for b in range(B):
+        prev = g0
+        for t in range(T):
+            v = velocities[b, t].norm()
+            if v > 0 and (steps == "all" or v < sigma_x):
+                ratios.append((states[b, t] - prev).norm() / v)
+            prev = states[b, t]
+    if len(ratios) < 2:
+        return states.new_zeros(())
+    r = torch.stack(ratios)
+    var = ((r - r.mean()) ** 2).mean()
+    return var / r.mean() ** 2 if form == "scale_free" else var

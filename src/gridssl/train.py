@@ -1,0 +1,343 @@
+"""Training: batch -> rollout -> losses -> step -> log -> checkpoint, resumable without loss.
+
+A run directory holds::
+
+    config.yaml      the resolved, validated config
+    meta.json        seeds, gridssl / torch versions, git commit, command
+    metrics.jsonl    one JSON object per logged step: step, loss terms, lr, code health, eval
+    tb/              TensorBoard events
+    checkpoints/     step_XXXXXXXX.pt (atomic, last K kept) and best.pt (best in-training eval)
+
+Randomness: the model is initialised from ``Generator(seed)``; every batch (and every sampled pair)
+is drawn from one data generator seeded ``seed + DATA_SEED_OFFSET`` whose state is checkpointed, so a
+resumed run continues the exact stream; in-training evaluation uses its own generator seeded from
+(seed, step) and never touches the data stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from . import __version__
+from .config import Config, ConfigError, config_from_dict
+from .data import sic_batch
+from .losses import code_health, sic_loss
+from .model import SICNet
+
+DATA_SEED_OFFSET = 1_000_003
+EVAL_SEED_OFFSET = 2_000_003
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def git_commit() -> str:
+    """The commit of the gridssl source tree, or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def checkpoints(run: Path) -> list[Path]:
+    """The run's step checkpoints, oldest first."""
+    return sorted((run / "checkpoints").glob("step_*.pt"))
+
+
+def read_metrics(run: Path) -> list[dict]:
+    path = Path(run) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ----------------------------------------------------------------------------- model I/O
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device = 'cuda' is not allowed here: no CUDA device is available")
+    return torch.device(name)
+
+
+def build_model(cfg: Config) -> SICNet:
+    return SICNet(cfg.model, torch.Generator().manual_seed(cfg.train.seed))
+
+
+def load(path: str | Path = "pretrained", device: str = "cpu") -> SICNet:
+    """A trained SICNet from a run directory (its latest checkpoint), a checkpoint file, or
+    ``"pretrained"`` (the checkpoint shipped with gridssl). Returned in eval mode."""
+    from importlib import resources
+
+    if str(path) == "pretrained":
+        path = Path(str(resources.files("gridssl").joinpath("pretrained", "model.pt")))
+        if not path.exists():
+            raise FileNotFoundError("no pretrained checkpoint is shipped with this gridssl build")
+    path = Path(path)
+    if path.is_dir():
+        found = checkpoints(path)
+        if not found:
+            raise FileNotFoundError(f"{path} holds no checkpoints/step_*.pt")
+        path = found[-1]
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    state = torch.load(path, map_location=device, weights_only=False)
+    cfg = config_from_dict(state["config"])
+    net = SICNet(cfg.model)
+    net.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    net.config = cfg  # the full run config travels with the model
+    return net.to(device).eval()
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@torch.no_grad()
+def quick_eval(net: SICNet, cfg: Config, step: int) -> dict[str, float]:
+    """Rate maps from fresh training-distribution batches and a grid-score summary.
+
+    Scores: Sargolini min-max over Banino annuli (inner 0.2, outer 0.4..1.0 of the map size) on
+    ``eval_bin_size`` bins of a ``eval_box`` m square centred on the origin; a unit counts as a grid
+    cell when it scores > 0.3 and has at least 3 firing fields (a single field is place-like).
+    """
+    from .analysis.summary import grid_summary
+
+    gen = torch.Generator().manual_seed(cfg.train.seed * EVAL_SEED_OFFSET + step)
+    dev = next(net.parameters()).device
+    pos, act = [], []
+    for _ in range(cfg.train.eval_batches):
+        b = sic_batch(cfg.data.batch_size, cfg.data.seq_len, cfg.data.max_speed, cfg.data.mode, gen)
+        states = net.rollout_batch(b.to(dev))
+        pos.append(b.positions.reshape(-1, 2))
+        act.append(states.reshape(-1, net.n_units).cpu())
+    h = cfg.train.eval_box / 2
+    return grid_summary(
+        torch.cat(pos).numpy(), torch.cat(act).numpy(), (-h, h, -h, h), cfg.train.eval_bin_size
+    )
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+class Trainer:
+    """Owns one run directory: the model, optimiser, scheduler and the data generator."""
+
+    def __init__(self, cfg: Config, run: Path):
+        self.cfg, self.run = cfg, Path(run)
+        self.device = resolve_device(cfg.train.device)
+        self.net = build_model(cfg).to(self.device)
+        t = cfg.train
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.opt, factor=t.plateau_factor, patience=t.plateau_patience, min_lr=t.min_lr
+        )
+        self.data_gen = torch.Generator().manual_seed(t.seed + DATA_SEED_OFFSET)
+        self.step = 0
+        self.plateau = [0.0, 0]  # running sum and count of losses for the scheduler
+        self.best = float("-inf")  # best in-training grid fraction
+
+    # -- creation and resumption ------------------------------------------------------------
+    @classmethod
+    def create(cls, cfg: Config, run: Path, command: str = "") -> Trainer:
+        run = Path(run)
+        if run.exists() and any(run.iterdir()):
+            raise ConfigError(
+                f"--out {str(run)!r} already holds files: resume with --resume {run} or choose a "
+                "new directory"
+            )
+        self = cls(cfg, run)  # built before any file is written: a failure leaves nothing
+        run.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        meta = {
+            "seed": cfg.train.seed,
+            "init_seed": cfg.train.seed,
+            "data_seed": cfg.train.seed + DATA_SEED_OFFSET,
+            "eval_seed": f"seed * {EVAL_SEED_OFFSET} + step",
+            "gridssl_version": __version__,
+            "torch_version": torch.__version__,
+            "git_commit": git_commit(),
+            "command": command,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        atomic_write_text(run / "meta.json", json.dumps(meta, indent=2))
+        return self
+
+    @classmethod
+    def resume(cls, run: Path, steps: int | None = None) -> Trainer:
+        run = Path(run)
+        if not (run / "config.yaml").exists():
+            raise ConfigError(f"--resume {str(run)!r} is not a run directory (no config.yaml)")
+        raw = yaml.safe_load((run / "config.yaml").read_text())
+        if steps is not None:
+            raw["train"]["steps"] = steps
+        cfg = config_from_dict(raw)
+        self = cls(cfg, run)
+        found = checkpoints(run)
+        if found:
+            self.load_state(torch.load(found[-1], map_location=self.device, weights_only=False))
+        if steps is not None:
+            atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        # metrics logged after the checkpoint we resume from are replayed: drop them
+        kept = [m for m in read_metrics(run) if m["step"] <= self.step]
+        atomic_write_text(run / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+        return self
+
+    def state(self) -> dict:
+        return {
+            "step": self.step,
+            "model": self.net.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(),
+            "data_gen": self.data_gen.get_state(),
+            "plateau": list(self.plateau),
+            "best": self.best,
+            "config": self.cfg.to_dict(),
+            "gridssl_version": __version__,
+        }
+
+    def load_state(self, s: dict) -> None:
+        self.step = s["step"]
+        self.net.load_state_dict(s["model"])
+        self.opt.load_state_dict(s["optimizer"])
+        self.sched.load_state_dict(s["scheduler"])
+        self.data_gen.set_state(s["data_gen"])
+        self.plateau = list(s["plateau"])
+        self.best = s["best"]
+
+    def save_checkpoint(self) -> Path:
+        path = self.run / "checkpoints" / f"step_{self.step:08d}.pt"
+        atomic_torch_save(self.state(), path)
+        for old in checkpoints(self.run)[: -self.cfg.train.keep_ckpts]:
+            old.unlink()
+        return path
+
+    # -- one optimiser step --------------------------------------------------------------------
+    def train_step(self) -> dict[str, float]:
+        """Draw grad_accum batches, roll out, backpropagate the SIC loss, clip and step."""
+        c, accum = self.cfg, self.cfg.train.grad_accum
+        self.opt.zero_grad(set_to_none=True)
+        logs: dict[str, float] = {}
+        for _ in range(accum):
+            batch = sic_batch(
+                c.data.batch_size, c.data.seq_len, c.data.max_speed, c.data.mode, self.data_gen
+            ).to(self.device)
+            states = self.net.rollout_batch(batch)  # (B, T, N)
+            terms = sic_loss(
+                states, batch.positions, batch.velocities, self.net.g0(), c.loss, self.data_gen
+            )
+            (terms.total / accum).backward()
+            for k, v in {**terms.as_floats(), **code_health(states)}.items():
+                logs[k] = logs.get(k, 0.0) + v / accum
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c.train.grad_clip)
+        self.opt.step()
+        self.step += 1
+        self.plateau[0] += logs["total"]
+        self.plateau[1] += 1
+        if self.step % c.train.plateau_every == 0:
+            self.sched.step(self.plateau[0] / self.plateau[1])
+            self.plateau = [0.0, 0]
+        logs["grad_norm"] = float(grad_norm)
+        logs["lr"] = self.opt.param_groups[0]["lr"]
+        return logs
+
+    # -- the loop --------------------------------------------------------------------------------
+    def fit(self, progress: bool = True) -> dict[str, float]:
+        from tqdm import tqdm
+
+        t = self.cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        writer = _tensorboard(self.run / "tb", self.step)
+        bar = tqdm(total=t.steps, initial=self.step, disable=not progress, unit="step",
+                   dynamic_ncols=True, file=sys.stderr)
+        logs: dict[str, float] = {}
+        self.net.train()
+        t0, s0 = time.perf_counter(), self.step
+        with open(self.run / "metrics.jsonl", "a") as metrics:
+            while self.step < t.steps:
+                logs = self.train_step()
+                bar.update(1)
+                row: dict[str, Any] = {}
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                    row = {"step": self.step, **logs, "steps_per_s": rate}
+                    bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("sep", "inv", "cap", "iso")})
+                if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
+                    ev = quick_eval(self.net, self.cfg, self.step)
+                    row = {"step": self.step, **logs, **row, **{f"eval_{k}": v for k, v in ev.items()}}
+                    if ev["grid_fraction"] > self.best:
+                        self.best = ev["grid_fraction"]
+                        atomic_torch_save(self.state(), self.run / "checkpoints" / "best.pt")
+                    self.net.train()
+                if row:
+                    metrics.write(json.dumps(row) + "\n")
+                    metrics.flush()
+                    if writer is not None:
+                        for k, v in row.items():
+                            if k != "step" and isinstance(v, (int, float)):
+                                writer.add_scalar(k.replace("eval_", "eval/"), v, self.step)
+                if self.step % t.ckpt_every == 0 or self.step == t.steps:
+                    self.save_checkpoint()
+        bar.close()
+        if writer is not None:
+            writer.close()
+        return logs
+
+
+def _tensorboard(path: Path, step: int):
+    """A TensorBoard writer that drops events after ``step`` (a resumed run), or None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is a dependency; tolerate its absence in odd installs
+        return None
+    return SummaryWriter(str(path), purge_step=step if step else None)
