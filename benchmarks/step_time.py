@@ -47,17 +47,27 @@ def one(preset: str, variant: str, reps: int, threads: int) -> dict:
             states = rollout_naive(net, b)
             G, X = states.reshape(-1, states.shape[-1]), b.positions.reshape(-1, 2)
             sep, inv, ns, ni = _pair_block(G, G, X, X, 0, 0, lc.sigma_x, lc.sigma_g)
-            iso = isometry_loss(states, b.velocities, net.g0(), lc.sigma_x, lc.iso_form,
-                                lc.iso_steps)
-            loss = (lc.w_sep * sep / ns + lc.w_inv * inv / ni.clamp_min(1)
-                    + lc.w_cap * capacity_loss(G) + lc.w_iso * iso)
+            iso = isometry_loss(
+                states, b.velocities, net.g0(), lc.sigma_x, lc.iso_form, lc.iso_steps
+            )
+            loss = (
+                lc.w_sep * sep / ns
+                + lc.w_inv * inv / ni.clamp_min(1)
+                + lc.w_cap * capacity_loss(G)
+                + lc.w_iso * iso
+            )
         loss.backward()
         net.zero_grad(set_to_none=True)
         times.append(time.perf_counter() - t0)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"preset": preset, "variant": variant, "M": d.batch_size * d.seq_len,
-            "s_per_batch": sorted(times[1:])[len(times[1:]) // 2], "peak_rss_mb": rss_mb,
-            "grad_accum": cfg.train.grad_accum}
+    return {
+        "preset": preset,
+        "variant": variant,
+        "M": d.batch_size * d.seq_len,
+        "s_per_batch": sorted(times[1:])[len(times[1:]) // 2],
+        "peak_rss_mb": rss_mb,
+        "grad_accum": cfg.train.grad_accum,
+    }
 
 
 def main() -> None:
@@ -73,25 +83,41 @@ def main() -> None:
     rows = []
     for preset in a.presets:
         for variant in ("ours", "ours-sampled", "naive"):
-            cmd = [sys.executable, __file__, "--worker", preset, variant, "--reps", str(a.reps),
-                   "--threads", str(a.threads)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--worker",
+                preset,
+                variant,
+                "--reps",
+                str(a.reps),
+                "--threads",
+                str(a.threads),
+            ]
             r = subprocess.run(cmd, capture_output=True, text=True)
             if r.returncode != 0:
                 rows.append({"preset": preset, "variant": variant, "error": r.stderr[-200:]})
                 continue
             rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
-    print(f"{'preset':<7} {'variant':<13} {'M=B*T':>6} {'s/batch':>8} {'s/opt step':>10} "
-          f"{'peak RSS MB':>11} {'vs naive':>8}")
-    naive = {r["preset"]: r["s_per_batch"] for r in rows if r.get("variant") == "naive"
-             and "error" not in r}
+    print(
+        f"{'preset':<7} {'variant':<13} {'M=B*T':>6} {'s/batch':>8} {'s/opt step':>10} "
+        f"{'peak RSS MB':>11} {'vs naive':>8}"
+    )
+    naive = {
+        r["preset"]: r["s_per_batch"]
+        for r in rows
+        if r.get("variant") == "naive" and "error" not in r
+    }
     for r in rows:
         if "error" in r:
             print(f"{r['preset']:<7} {r['variant']:<13} failed: {r['error']!r}")
             continue
         ratio = naive.get(r["preset"], float("nan")) / r["s_per_batch"]
-        print(f"{r['preset']:<7} {r['variant']:<13} {r['M']:>6} {r['s_per_batch']:>8.3f} "
-              f"{r['s_per_batch'] * r['grad_accum']:>10.3f} {r['peak_rss_mb']:>11.0f} "
-              f"{ratio:>7.2f}x")
+        print(
+            f"{r['preset']:<7} {r['variant']:<13} {r['M']:>6} {r['s_per_batch']:>8.3f} "
+            f"{r['s_per_batch'] * r['grad_accum']:>10.3f} {r['peak_rss_mb']:>11.0f} "
+            f"{ratio:>7.2f}x"
+        )
 
 
 if __name__ == "__main__":

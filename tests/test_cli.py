@@ -37,11 +37,13 @@ def test_existing_run_is_not_overwritten(tmp_path, capsys):
 
 
 def test_console_script_help_and_argparse_errors_exit_2():
-    r = subprocess.run([sys.executable, "-m", "gridssl.cli", "train", "--help"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "gridssl.cli", "train", "--help"], capture_output=True, text=True
+    )
     assert r.returncode == 0 and "loss.sigma_g" in r.stdout and "--resume" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "gridssl.cli", "trian"], capture_output=True,
-                       text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "gridssl.cli", "trian"], capture_output=True, text=True
+    )
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
 
 

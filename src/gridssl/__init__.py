@@ -1,8 +1,8 @@
 """gridssl: self-supervised grid cells (SIC) — training, and grid-cell analysis of any spatial code.
 
-    import gridssl
-    net = gridssl.load("runs/demo")          # or a checkpoint file, or "pretrained"
-    states = net.rollout(velocities)          # (B, T, 2) m/step -> (B, T, N)
+import gridssl
+net = gridssl.load("runs/demo")          # or a checkpoint file, or "pretrained"
+states = net.rollout(velocities)          # (B, T, 2) m/step -> (B, T, N)
 """
 
 __version__ = "0.1.0"

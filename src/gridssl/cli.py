@@ -55,12 +55,17 @@ def cmd_train(args) -> int:
             raise ConfigError("--out DIR is required (or --resume DIR)")
         if args.preset is None and args.config is None:
             raise ConfigError(f"give --preset NAME (one of {preset_names()}) or --config FILE")
-        cfg = load_config(args.preset, args.config, args.set, train__steps=args.steps,
-                          train__seed=args.seed)
+        cfg = load_config(
+            args.preset, args.config, args.set, train__steps=args.steps, train__seed=args.seed
+        )
         trainer = Trainer.create(cfg, Path(args.out), " ".join(map(shlex.quote, sys.argv)))
     logs = trainer.fit(progress=not args.quiet)
-    print(f"{trainer.run}: step {trainer.step}, " + ", ".join(
-        f"{k} {logs[k]:.4g}" for k in ("total", "sep", "inv", "cap", "iso") if k in logs))
+    print(
+        f"{trainer.run}: step {trainer.step}, "
+        + ", ".join(
+            f"{k} {logs[k]:.4g}" for k in ("total", "sep", "inv", "cap", "iso") if k in logs
+        )
+    )
     return 0
 
 
@@ -77,16 +82,24 @@ def cmd_info(args) -> int:
     metrics = read_metrics(run)
     ck = checkpoints(run)
     print(f"run        {run}")
-    print(f"seed       {meta.get('seed')}   git {meta.get('git_commit', '?')[:12]}   "
-          f"gridssl {meta.get('gridssl_version')}   torch {meta.get('torch_version')}")
+    print(
+        f"seed       {meta.get('seed')}   git {meta.get('git_commit', '?')[:12]}   "
+        f"gridssl {meta.get('gridssl_version')}   torch {meta.get('torch_version')}"
+    )
     for section, values in cfg.items():
         print(f"{section:<10} " + ", ".join(f"{k}={v}" for k, v in values.items()))
-    print(f"checkpoints {[p.name for p in ck]}" + ("  best.pt" if (run / "checkpoints" /
-                                                                    "best.pt").exists() else ""))
+    print(
+        f"checkpoints {[p.name for p in ck]}"
+        + ("  best.pt" if (run / "checkpoints" / "best.pt").exists() else "")
+    )
     if metrics:
         last = metrics[-1]
-        print("last       " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                                         for k, v in last.items()))
+        print(
+            "last       "
+            + ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in last.items()
+            )
+        )
         evals = [m for m in metrics if "eval_grid_fraction" in m]
         if evals:
             best = max(evals, key=lambda m: m["eval_grid_fraction"])
@@ -120,17 +133,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", help=f"one of {preset_names()}")
     t.add_argument("--out", help="new run directory")
     t.add_argument("--config", help="YAML file of {section: {key: value}} overrides")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one key, e.g. --set loss.sigma_g=0.5 (repeatable)")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. --set loss.sigma_g=0.5 (repeatable)",
+    )
     t.add_argument("--steps", help="total optimiser steps (train.steps)")
     t.add_argument("--seed", help="seed of every random draw (train.seed)")
     t.add_argument("--resume", metavar="DIR", help="continue a run from its last checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("eval", help="rate maps and grid scores of a run in an open arena",
-                       description="Roll the model out on smooth trajectories from the origin in a "
-                       "square arena, build rate maps and score them; writes RUN/eval/.")
+    e = sub.add_parser(
+        "eval",
+        help="rate maps and grid scores of a run in an open arena",
+        description="Roll the model out on smooth trajectories from the origin in a "
+        "square arena, build rate maps and score them; writes RUN/eval/.",
+    )
     e.add_argument("run", help="run directory or checkpoint")
     e.add_argument("--arena", type=float, default=2.0, help="arena side in metres (default 2)")
     e.add_argument("--seed", type=int, default=0, help="trajectory seed (default 0)")
@@ -153,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gridssl: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("gridssl: interrupted (the last checkpoint is kept; resume with --resume)",
-              file=sys.stderr)
+        print(
+            "gridssl: interrupted (the last checkpoint is kept; resume with --resume)",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -34,7 +34,9 @@ class DataConfig:
 
     batch_size: int = _opt(130, gt=0, doc="B: trajectories per batch [paper]")
     seq_len: int = _opt(60, gt=0, doc="T: velocities per trajectory [paper]")
-    max_speed: float = _opt(0.15, gt=0, doc="each velocity component ~ U(-max, max), m/step [paper]")
+    max_speed: float = _opt(
+        0.15, gt=0, doc="each velocity component ~ U(-max, max), m/step [paper]"
+    )
     mode: str = _opt(
         "permutation",
         choices=("permutation", "independent", "identity"),
@@ -75,7 +77,9 @@ class LossConfig:
     w_sep: float = _opt(1.0, ge=0, doc="separation weight [paper]")
     w_inv: float = _opt(0.1, ge=0, doc="path-invariance weight [paper]")
     w_cap: float = _opt(0.5, ge=0, doc="capacity weight [paper]")
-    w_iso: float = _opt(1.0, ge=0, doc="conformal-isometry weight [guess: not in the paper's table]")
+    w_iso: float = _opt(
+        1.0, ge=0, doc="conformal-isometry weight [guess: not in the paper's table]"
+    )
     reduction: str = _opt(
         "mean", choices=("mean", "sum"), doc="pair losses: mean or sum over each pair set [guess]"
     )
@@ -123,7 +127,9 @@ class TrainConfig:
     eval_every: int = _opt(0, ge=0, doc="steps between in-training grid evaluations (0: never)")
     eval_batches: int = _opt(8, gt=0, doc="training-distribution batches per evaluation")
     eval_bin_size: float = _opt(0.05, gt=0, doc="rate-map bin for in-training evaluation, m")
-    eval_box: float = _opt(2.0, gt=0, doc="side of the square (centred on 0) binned in evaluation, m")
+    eval_box: float = _opt(
+        2.0, gt=0, doc="side of the square (centred on 0) binned in evaluation, m"
+    )
 
 
 @dataclass
@@ -138,7 +144,12 @@ class Config:
 
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
-_SECTION_CLASSES = {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
+_SECTION_CLASSES = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "train": TrainConfig,
+}
 
 
 def preset_names() -> list[str]:
@@ -185,7 +196,9 @@ def _coerce(key: str, value: Any, typ: type) -> Any:
 
 def _check(key: str, value: Any, meta: dict) -> None:
     if meta["choices"] is not None and value not in meta["choices"]:
-        raise ConfigError(f"{key} = {value!r} is not allowed: choose one of {list(meta['choices'])}")
+        raise ConfigError(
+            f"{key} = {value!r} is not allowed: choose one of {list(meta['choices'])}"
+        )
     if meta["gt"] is not None and not value > meta["gt"]:
         raise ConfigError(f"{key} = {value!r} is not allowed: must be > {meta['gt']}")
     if meta["ge"] is not None and not value >= meta["ge"]:
@@ -202,7 +215,9 @@ def _apply(raw: dict[str, dict[str, Any]], key: str, value: Any) -> None:
     """Set ``section.name = value`` in a nested dict after checking the key exists."""
     section, _, name = key.partition(".")
     if section not in _SECTION_CLASSES or not name:
-        raise ConfigError(f"unknown config key {key!r}: keys look like {sorted(_SECTION_CLASSES)}.NAME")
+        raise ConfigError(
+            f"unknown config key {key!r}: keys look like {sorted(_SECTION_CLASSES)}.NAME"
+        )
     fields = _field_map(section)
     if name not in fields:
         raise ConfigError(f"unknown config key {key!r}: {section}.* has {sorted(fields)}")
@@ -222,7 +237,7 @@ def _merge(raw: dict, layer: Any, origin: str) -> None:
 
 
 def build(raw: dict[str, dict[str, Any]]) -> Config:
-    """Validate a nested dict ``{section: {name: value}}`` into a Config (missing keys: defaults)."""
+    """Validate a nested dict ``{section: {name: value}}`` into a Config (missing: defaults)."""
     sections = {}
     for section, cls in _SECTION_CLASSES.items():
         kwargs = {}
@@ -277,7 +292,9 @@ def load_config(
     for item in overrides or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r} is not allowed: expected KEY=VALUE, e.g. loss.sigma_g=0.5")
+            raise ConfigError(
+                f"--set {item!r} is not allowed: expected KEY=VALUE, e.g. loss.sigma_g=0.5"
+            )
         _apply(raw, key.strip(), value.strip())
     for dunder, value in direct.items():
         if value is not None:

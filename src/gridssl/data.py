@@ -23,8 +23,9 @@ class VelocityBatch:
     index: torch.Tensor  # (B, T) long, into distinct
 
     def to(self, device) -> VelocityBatch:
-        return VelocityBatch(*(t.to(device) for t in (self.velocities, self.positions,
-                                                      self.distinct, self.index)))
+        return VelocityBatch(
+            *(t.to(device) for t in (self.velocities, self.positions, self.distinct, self.index))
+        )
 
 
 def sic_batch(

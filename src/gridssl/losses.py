@@ -3,14 +3,15 @@
 All pairs of the M = B*T states of a batch are compared. With dx_ij = |x_i - x_j| and
 dg_ij = |g_i - g_j| over unordered pairs i < j:
 
-    L_sep = R_{dx > sigma_x} exp(-dg^2 / (2 sigma_g^2))     (separation: different places apart)
-    L_inv = R_{dx < sigma_x} dg^2                           (path invariance: same place, same state)
-    L_cap = -| mean_i g_i |^2                               (capacity)
-    L_iso = Var_t(|g_t - g_{t-1}| / |v_t|)                  (conformal isometry; or Var / Mean^2)
+    L_sep = R_{dx > sigma_x} exp(-dg^2 / (2 sigma_g^2))   separation: different places apart
+    L_inv = R_{dx < sigma_x} dg^2                         path invariance: same place, same state
+    L_cap = -| mean_i g_i |^2                             capacity
+    L_iso = Var_t(|g_t - g_{t-1}| / |v_t|)                conformal isometry (or Var / Mean^2)
 
 where R is a mean (default) or a sum over the pair set. ``exact`` evaluates every pair, a chunk of
 rows at a time, recomputing each chunk in backward (activation checkpointing) so memory stays
-O(chunk * M) for any batch (a batch that fits in one chunk is computed directly). ``sampled`` is an unbiased estimate from random pairs.
+O(chunk * M) for any batch (a batch that fits in one chunk is computed directly). ``sampled`` is
+an unbiased estimate from random pairs.
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ class LossTerms:
     iso: torch.Tensor
 
     def as_floats(self) -> dict[str, float]:
-        return {k: float(getattr(self, k)) for k in ("total", "sep", "inv", "cap", "iso")}
+        return {k: float(getattr(self, k).detach()) for k in ("total", "sep", "inv", "cap", "iso")}
 
 
 def sic_loss(

@@ -146,7 +146,9 @@ class SICNet(nn.Module):
                 W = self.weights(velocities[b0 : b0 + nb, t0 : t0 + tc].reshape(-1, 2))
                 W = W.view(nb, -1, self.n_units, self.n_units)  # (nb, tc, N, N)
                 for t in range(W.shape[1]):
-                    gb = norm_relu(torch.bmm(W[:, t], gb.unsqueeze(-1)).squeeze(-1), self.cfg.norm_eps)
+                    gb = norm_relu(
+                        torch.bmm(W[:, t], gb.unsqueeze(-1)).squeeze(-1), self.cfg.norm_eps
+                    )
                     if out is not None:
                         out[b0 : b0 + nb, t0 + t] = gb
                     else:

@@ -8,9 +8,9 @@ A run directory holds::
     tb/              TensorBoard events
     checkpoints/     step_XXXXXXXX.pt (atomic, last K kept) and best.pt (best in-training eval)
 
-Randomness: the model is initialised from ``Generator(seed)``; every batch (and every sampled pair)
-is drawn from one data generator seeded ``seed + DATA_SEED_OFFSET`` whose state is checkpointed, so a
-resumed run continues the exact stream; in-training evaluation uses its own generator seeded from
+Randomness: the model is initialised from ``Generator(seed)``; every batch (and every sampled
+pair) is drawn from one data generator seeded ``seed + DATA_SEED_OFFSET`` whose state is
+checkpointed, so a resumed run continues the exact stream; in-training evaluation uses its own generator seeded from
 (seed, step) and never touches the data stream.
 """
 
@@ -298,8 +298,14 @@ class Trainer:
         if t.threads:
             torch.set_num_threads(t.threads)
         writer = _tensorboard(self.run / "tb", self.step)
-        bar = tqdm(total=t.steps, initial=self.step, disable=not progress, unit="step",
-                   dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(
+            total=t.steps,
+            initial=self.step,
+            disable=not progress,
+            unit="step",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
         logs: dict[str, float] = {}
         self.net.train()
         t0, s0 = time.perf_counter(), self.step
@@ -314,7 +320,12 @@ class Trainer:
                     bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("sep", "inv", "cap", "iso")})
                 if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
                     ev = quick_eval(self.net, self.cfg, self.step)
-                    row = {"step": self.step, **logs, **row, **{f"eval_{k}": v for k, v in ev.items()}}
+                    row = {
+                        "step": self.step,
+                        **logs,
+                        **row,
+                        **{f"eval_{k}": v for k, v in ev.items()},
+                    }
                     if ev["grid_fraction"] > self.best:
                         self.best = ev["grid_fraction"]
                         atomic_torch_save(self.state(), self.run / "checkpoints" / "best.pt")

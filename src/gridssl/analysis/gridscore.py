@@ -29,7 +29,8 @@ Variants
 ``square`` (:func:`square_scores`)
     ``G90 = r90 - (r45 + r135) / 2`` on the same rings, maximised likewise.
 ``bnt`` (:func:`bnt_grid_scores`, Brandon et al. 2011 / Moser-lab BNT / opexebo)
-    Inner radius = the radius of the SAC's central field (see :func:`central_field_radius`);
+    Inner radius = the radius of the SAC's central field (half-height crossing of the radial
+    profile or its first local minimum, see :func:`central_field_radius`);
     ``G(R) = min(r60, r120) - max(r30, r90, r150)`` on rings ``r_c < d < R`` for integer outer
     radii ``R = max(3, r_c + 1), ..., floor(min(2ny - 1, 2nx - 1) / 2)``; the score is the maximum
     of the 3-radius moving average of ``G(R)``.
@@ -307,14 +308,19 @@ def square_scores(sacs, inner: float = 0.2, outers=BANINO_OUTERS) -> GridScores:
     return _max_over_outers(sacs, "square", inner, outers, _ANGLES_ALL, "square", {})
 
 
-def central_field_radius(sacs, threshold: float = 0.0) -> np.ndarray:
+def central_field_radius(sacs, threshold: float = 0.5) -> np.ndarray:
     """Radius (bins) of the central peak of each SAC, from its radial profile.
 
     The profile ``p(k)`` is the mean of the finite SAC bins at distance ``d`` with
-    ``round(d) == k`` from the centre. The central field ends at the first ``k >= 1`` where the
-    profile stops decreasing (first local minimum, ``p(k + 1) >= p(k)``) or falls below
-    ``threshold``, whichever comes first; the radius is that ``k``. NaN when the profile never
-    does either (no central field distinguishable).
+    ``round(d) == k`` from the centre (``p(0) = 1``). Walking outwards, the central field ends
+
+    * where the profile crosses ``threshold`` (default 0.5: the half-height of the central peak,
+      whose height is 1): the radius is ``floor`` of the crossing radius, linearly interpolated
+      between the two integer radii around it; or
+    * at the first local minimum ``k`` (``p(k + 1) >= p(k)``), radius ``k``,
+
+    whichever comes first. NaN when neither happens (no central field distinguishable).
+    With the default this gives the same inner radii as opexebo's BNT port on hexagonal maps.
 
     Returns
     -------
@@ -337,18 +343,29 @@ def central_field_radius(sacs, threshold: float = 0.0) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         prof = (np.where(valid, flat, 0.0) @ onehot) / (valid.astype(float) @ onehot)  # (U, K)
     nxt = np.concatenate([prof[:, 1:], np.full((U, 1), np.nan)], axis=1)
-    stop = (nxt >= prof) | (prof < threshold)
-    stop[:, 0] = False
-    stop &= np.isfinite(prof)
-    has = stop.any(axis=1)
-    return np.where(has, np.argmax(stop, axis=1).astype(float), np.nan)
+    prv = np.concatenate([np.full((U, 1), np.nan), prof[:, :-1]], axis=1)
+    below = (prof < threshold) & np.isfinite(prof)
+    below[:, 0] = False
+    locmin = (nxt >= prof) & np.isfinite(prof)
+    locmin[:, 0] = False
+    k_below = np.where(below.any(1), np.argmax(below, axis=1), K + 1)
+    k_min = np.where(locmin.any(1), np.argmax(locmin, axis=1), K + 1)
+    rows = np.arange(U)
+    kb = np.clip(k_below, 1, K - 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_in, p_out = prv[rows, kb], prof[rows, kb]
+        cross = (kb - 1) + np.clip((p_in - threshold) / (p_in - p_out), 0.0, 1.0)
+    r_thr = np.floor(cross + 1e-9)
+    out = np.where(k_below <= k_min, r_thr, k_min.astype(float))
+    out = np.where(np.minimum(k_below, k_min) > K, np.nan, out)
+    return out
 
 
-def bnt_grid_scores(sacs, threshold: float = 0.0, window: int = 3, inner=None) -> GridScores:
+def bnt_grid_scores(sacs, threshold: float = 0.5, window: int = 3, inner=None) -> GridScores:
     """Expanding-annulus grid score (Brandon et al. 2011; Moser-lab BNT, opexebo).
 
-    Inner radius ``r_c`` = :func:`central_field_radius` (first local minimum of the radial profile
-    or first radius below ``threshold``); ``G(R) = min(r60, r120) - max(r30, r90, r150)`` on the
+    Inner radius ``r_c`` = :func:`central_field_radius` (where the radial profile crosses
+    ``threshold``, default half-height, or its first local minimum if earlier); ``G(R) = min(r60, r120) - max(r30, r90, r150)`` on the
     ring ``r_c < d < R`` for integer ``R`` from ``max(3, r_c + 1)`` to
     ``floor(min(H, W) / 2)``; score = maximum over the ``window``-radius moving average of
     ``G(R)`` (the mean of all ``G(R)`` when fewer than ``window`` radii exist).
@@ -397,8 +414,8 @@ def bnt_grid_scores(sacs, threshold: float = 0.0, window: int = 3, inner=None) -
     params = dict(
         threshold=threshold, window=window, angles=list(_ANGLES_60),
         ring="r_c < d < R (bins from SAC centre), R = max(3, r_c + 1) .. floor(min(H, W) / 2)",
-        inner="central field radius: first local minimum of the radial profile or first "
-              "radius below threshold",
+        inner="central field radius: floor of the radius where the radial profile crosses "
+              "threshold, or its first local minimum if earlier" if inner is None else "given",
         correlation="Pearson over ring bins valid in SAC and rotated SAC (bilinear rotation)",
         score=f"max of {window}-radius moving average of min(r60,r120)-max(r30,r90,r150)",
     )

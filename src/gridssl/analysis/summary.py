@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fields import count_fields
+from .fields import firing_fields, is_grid_cell
 from .gridscore import score_maps
 from .ratemaps import rate_maps
 
@@ -27,12 +27,12 @@ def grid_summary(
     rm = rate_maps(positions, activity, box, bin_size)
     gs = score_maps(rm.maps, variant="minmax")
     scores = np.nan_to_num(gs.scores, nan=-2.0)
-    fields = count_fields(rm.maps)
-    grid = (scores > threshold) & (fields >= min_fields)
+    ff = firing_fields(rm.maps)
+    grid = is_grid_cell(gs, ff, threshold, min_fields)
     return {
         "grid_fraction": float(grid.mean()),
         "above_threshold": float((scores > threshold).mean()),
         "score_median": float(np.median(scores)),
         "score_max": float(scores.max()),
-        "multi_field": float((fields >= min_fields).mean()),
+        "multi_field": float((ff.n_fields >= min_fields).mean()),
     }

@@ -1,0 +1,117 @@
+"""Drive a trained network through open arenas and look at its rate maps (``gridssl eval``).
+
+The network only ever saw SIC batches: random-order velocity sequences from the origin. Here it is
+driven by smooth, wall-bounded trajectories that start at the training origin (0, 0) with g0, in a
+square arena centred on the origin (SPEC.md section 6), and each unit's activity is binned by place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import Arena, smooth_trajectories
+from .model import SICNet
+
+
+@dataclass
+class ArenaRollout:
+    """A network's activity along smooth trajectories in one arena."""
+
+    arena: Arena
+    positions: np.ndarray  # (n, T, 2) m
+    states: np.ndarray  # (n, T, N)
+
+    @property
+    def flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """positions (S, 2) and activity (S, N), S = n * T."""
+        return self.positions.reshape(-1, 2), self.states.reshape(-1, self.states.shape[-1])
+
+
+def samples_for(arena: Arena, bin_size: float, per_bin: float = 25.0) -> int:
+    """Samples that give about ``per_bin`` visits per bin of the arena on average."""
+    return int(per_bin * (arena.size / bin_size) ** 2)
+
+
+@torch.no_grad()
+def arena_rollout(
+    net: SICNet,
+    arena: Arena,
+    n_traj: int = 100,
+    steps: int | None = None,
+    bin_size: float = 0.05,
+    seed: int = 0,
+) -> ArenaRollout:
+    """Roll ``net`` out along ``n_traj`` smooth trajectories from the origin in ``arena``.
+
+    ``steps`` defaults to what gives about 25 samples per ``bin_size`` bin.
+    """
+    steps = steps or max(50, samples_for(arena, bin_size) // n_traj)
+    gen = torch.Generator().manual_seed(seed)
+    vel, pos = smooth_trajectories(n_traj, steps, arena, gen)
+    states = net.rollout(vel)
+    return ArenaRollout(arena, pos.numpy(), states.cpu().numpy())
+
+
+def plot_rate_maps(maps: np.ndarray, scores: np.ndarray, box, path: Path, title: str, max_units=64):
+    """Rate maps sorted by score, each titled with its score (perceptual colormap)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    order = np.argsort(-np.nan_to_num(scores, nan=-9))[:max_units]
+    cols = 8
+    rows = int(np.ceil(len(order) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.75), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, u in zip(axes.flat, order):
+        ax.imshow(maps[u], origin="lower", extent=box, cmap="viridis", interpolation="nearest")
+        ax.set_title(f"#{u} {scores[u]:.2f}", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def evaluate_run(run, arena_size: float = 2.0, seed: int = 0, bin_size: float = 0.05) -> dict:
+    """Rate maps and min-max grid scores in one arena; writes RUN/eval/ (figure + JSON)."""
+    from .analysis.fields import firing_fields, is_grid_cell
+    from .analysis.gridscore import score_maps
+    from .analysis.ratemaps import rate_maps
+    from .train import atomic_write_text, load
+
+    net = load(run)
+    arena = Arena(arena_size)
+    ro = arena_rollout(net, arena, bin_size=bin_size, seed=seed)
+    rm = rate_maps(*ro.flat, arena.box, bin_size)
+    gs = score_maps(rm.maps, variant="minmax")
+    grid = is_grid_cell(gs, firing_fields(rm.maps), 0.3)
+    out = Path(run) / "eval" if Path(run).is_dir() else Path(run).parent / "eval"
+    title = (
+        f"{arena_size:g} m arena, {bin_size * 100:g} cm bins; grid score {gs.variant} "
+        f"(inner {gs.params.get('inner')}, Banino outer radii)"
+    )
+    plot_rate_maps(rm.maps, gs.scores, arena.box, out / f"ratemaps_{arena_size:g}m.png", title)
+    summary = {
+        "arena_m": arena_size,
+        "bin_size_m": bin_size,
+        "grid_score_variant": gs.variant,
+        "grid_score_params": {
+            k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in gs.params.items()
+        },
+        "n_units": int(len(gs.scores)),
+        "grid_fraction": float(grid.mean()),
+        "grid_fraction_rule": "min-max score > 0.3, >= 3 firing fields, not place-like",
+        "scores": [None if np.isnan(s) else round(float(s), 4) for s in gs.scores],
+    }
+    atomic_write_text(out / f"eval_{arena_size:g}m.json", json.dumps(summary, indent=2))
+    return {k: v for k, v in summary.items() if k != "scores"}
