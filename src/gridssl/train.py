@@ -10,8 +10,8 @@ A run directory holds::
 
 Randomness: the model is initialised from ``Generator(seed)``; every batch (and every sampled
 pair) is drawn from one data generator seeded ``seed + DATA_SEED_OFFSET`` whose state is
-checkpointed, so a resumed run continues the exact stream; in-training evaluation uses its own generator seeded from
-(seed, step) and never touches the data stream.
+checkpointed, so a resumed run continues the exact stream; in-training evaluation uses its own
+generator seeded from (seed, step) and never touches the data stream.
 """
 
 from __future__ import annotations
