@@ -115,6 +115,157 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_analyze(args) -> int:
+    from .analyze import analyze
+
+    if args.path != "pretrained":
+        _existing(args.path, "model")
+    arenas = tuple(_positive(a, "--arenas") for a in args.arenas)
+    summary = analyze(
+        args.path,
+        args.out,
+        arenas=arenas,
+        bin_size=_positive(args.bin_size, "--bin-size"),
+        seed=args.seed,
+        n_shuffles=args.shuffles,
+        topology=not args.no_topology,
+        progress=not args.quiet,
+    )
+    primary = summary["arenas"][f"{arenas[0]:g} m"]
+    print(
+        f"grid fraction {primary['grid_fraction']} in the {arenas[0]:g} m arena "
+        f"({primary['grid_score']['variant']}), modules {primary['n_modules']} "
+        f"periods {primary['module_periods_m']} m"
+    )
+    print(f"report: {summary['report']}")
+    return 0
+
+
+def _positive(value, what: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise ConfigError(f"{what} {value!r} is not allowed: expected a positive number") from None
+    if not v > 0:
+        raise ConfigError(f"{what} {value!r} is not allowed: expected a positive number")
+    return v
+
+
+def cmd_score(args) -> int:
+    import numpy as np
+
+    from .analysis.population import analyse_maps
+    from .analysis.ratemaps import RateMaps
+
+    path = _existing(args.maps, "maps file")
+    bin_size = _positive(args.bin_size, "--bin-size")
+    try:
+        maps = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise ConfigError(f"maps file {args.maps!r} is not a readable .npy array ({err})") from None
+    if maps.ndim != 3 or not np.issubdtype(maps.dtype, np.number) or min(maps.shape[1:]) < 5:
+        raise ConfigError(
+            f"maps file {args.maps!r} has shape {maps.shape} and dtype {maps.dtype}: "
+            "expected numbers of shape (units, ny, nx), ny and nx >= 5"
+        )
+    maps = maps.astype(float)
+    ny, nx = maps.shape[1:]
+    rm = RateMaps(
+        maps,
+        np.isfinite(maps).any(0).astype(np.int64),
+        (0.0, nx * bin_size, 0.0, ny * bin_size),
+        bin_size,
+    )
+    null = None
+    if args.shuffles:
+        from .analysis.nulls import block_shuffle_null
+
+        block = max(2, min(ny, nx) // 5)
+        null = block_shuffle_null(maps, args.shuffles, block, np.random.default_rng(args.seed))
+    pop = analyse_maps(rm, null, rng=args.seed)
+    rows = [
+        {
+            "unit": u,
+            "grid_score": _r(pop.scores.scores[u]),
+            "spacing_m": _r(pop.lattice.spacing[u]),
+            "orientation_deg": _r(pop.lattice.orientation[u]),
+            "n_fields": int(pop.fields.n_fields[u]),
+            "place_like": bool(pop.fields.place_like[u]),
+            "grid_cell": bool(pop.is_grid[u]),
+            "module": int(pop.modules.labels[u]),
+        }
+        for u in range(len(maps))
+    ]
+    summary = pop.summary()
+    if args.json:
+        print(json.dumps({"summary": summary, "units": rows}, indent=2))
+        return 0
+    gs = summary["grid_score"]
+    print(
+        f"grid score: {gs['variant']}, inner {gs['inner']}, outer {gs['outer_radii'][0]:g}-"
+        f"{gs['outer_radii'][-1]:g} of the map size, {bin_size:g} m bins; rule: "
+        f"{summary['grid_rule']}"
+    )
+    print(
+        f"{'unit':>5} {'score':>7} {'spacing_m':>9} {'orient_deg':>10} {'fields':>6} "
+        f"{'grid':>5} {'module':>6}"
+    )
+    for r in rows:
+        print(
+            f"{r['unit']:>5} {_fmt(r['grid_score']):>7} {_fmt(r['spacing_m']):>9} "
+            f"{_fmt(r['orientation_deg']):>10} {r['n_fields']:>6} "
+            f"{'yes' if r['grid_cell'] else '-':>5} {r['module'] if r['module'] >= 0 else '-':>6}"
+        )
+    print(
+        f"grid cells {summary['n_grid_cells']}/{summary['n_units']}, modules "
+        f"{summary['n_modules']} periods {summary['module_periods_m']} m"
+    )
+    return 0
+
+
+def _r(x) -> float | None:
+    return None if x != x else round(float(x), 4)
+
+
+def _fmt(x) -> str:
+    return "nan" if x is None else f"{x:.3f}"
+
+
+def cmd_demo(args) -> int:
+    from importlib import resources
+
+    from .analyze import analyze
+    from .train import Trainer
+
+    out = Path(args.out)
+    shipped = Path(str(resources.files("gridssl").joinpath("pretrained", "model.pt")))
+    if shipped.exists() and not args.retrain:
+        print(f"demo: analysing the shipped checkpoint ({shipped.parent / 'MODEL_CARD.md'})")
+        model = "pretrained"
+    else:
+        run = out / "train"
+        if (run / "config.yaml").exists():
+            print(f"demo: resuming {run}")
+            trainer = Trainer.resume(
+                run,
+                None if args.steps is None else load_config(train__steps=args.steps).train.steps,
+            )
+        else:
+            cfg = load_config("cpu", train__steps=args.steps, train__seed=args.seed)
+            print(f"demo: training the cpu preset for {cfg.train.steps} steps into {run}")
+            trainer = Trainer.create(cfg, run, "gridssl demo")
+        trainer.fit(progress=not args.quiet)
+        model = run
+    summary = analyze(model, out / "analysis", progress=not args.quiet)
+    primary = next(iter(summary["arenas"].values()))
+    print(
+        f"demo: grid fraction {primary['grid_fraction']} ({primary['grid_score']['variant']}), "
+        f"{primary['n_modules']} modules {primary['module_periods_m']} m"
+    )
+    print(f"demo: report {summary['report']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="gridssl",
@@ -156,6 +307,60 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--arena", type=float, default=2.0, help="arena side in metres (default 2)")
     e.add_argument("--seed", type=int, default=0, help="trajectory seed (default 0)")
     e.set_defaults(func=cmd_eval)
+
+    a = sub.add_parser(
+        "analyze",
+        help="the full analysis of a trained network and an HTML report",
+        description="Roll the network out in open arenas from the origin and measure everything: "
+        "rate maps, grid scores with a shuffle null, spacing/orientation, modules, Fourier "
+        "lattice and phases, toroidal topology, generalisation and path invariance. Writes "
+        "summary.json, figures/ and report.html.",
+    )
+    a.add_argument("path", help="run directory, checkpoint file, or 'pretrained'")
+    a.add_argument("--out", help="output folder (default RUN/analysis)")
+    a.add_argument(
+        "--arenas",
+        nargs="+",
+        default=["2", "3", "4"],
+        metavar="M",
+        help="arena sides in metres, the first is the primary (default 2 3 4)",
+    )
+    a.add_argument("--bin-size", default="0.05", help="rate-map bin in metres (default 0.05)")
+    a.add_argument("--shuffles", type=int, default=50, help="time-shift null shuffles (50)")
+    a.add_argument("--seed", type=int, default=0, help="trajectory / null seed (default 0)")
+    a.add_argument("--no-topology", action="store_true", help="skip persistent homology")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_analyze)
+
+    sc = sub.add_parser(
+        "score",
+        help="grid scores, spacing, orientation and modules of rate maps from anywhere",
+        description="Score rate maps saved as a .npy array of shape (units, ny, nx), NaN = "
+        "unvisited (image convention [y, x]). Grid score: Sargolini min-max over Banino annuli.",
+    )
+    sc.add_argument("maps", help="MAPS.npy, shape (units, ny, nx)")
+    sc.add_argument("--bin-size", required=True, help="bin side in metres")
+    sc.add_argument(
+        "--shuffles",
+        type=int,
+        default=0,
+        help="block-shuffle null per unit (default 0: fixed 0.3 threshold)",
+    )
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--json", action="store_true", help="JSON instead of a table")
+    sc.set_defaults(func=cmd_score)
+
+    d = sub.add_parser("demo", help="what `make demo` runs: load or train, analyse, report")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train the cpu preset from scratch even if a checkpoint is shipped",
+    )
+    d.add_argument("--steps", help="training steps when training (default: the preset's)")
+    d.add_argument("--seed", help="training seed when training (default 0)")
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=cmd_demo)
 
     i = sub.add_parser("info", help="what a run is: config, seeds, progress, checkpoints")
     i.add_argument("run", help="run directory")

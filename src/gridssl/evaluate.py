@@ -82,36 +82,29 @@ def plot_rate_maps(maps: np.ndarray, scores: np.ndarray, box, path: Path, title:
     tmp.replace(path)
 
 
-def evaluate_run(run, arena_size: float = 2.0, seed: int = 0, bin_size: float = 0.05) -> dict:
-    """Rate maps and min-max grid scores in one arena; writes RUN/eval/ (figure + JSON)."""
-    from .analysis.fields import firing_fields, is_grid_cell
-    from .analysis.gridscore import score_maps
-    from .analysis.ratemaps import rate_maps
+def evaluate_run(
+    run, arena_size: float = 2.0, seed: int = 0, bin_size: float = 0.05, n_shuffles: int = 50
+) -> dict:
+    """Rate maps, grid cells and modules in one arena; writes RUN/eval/ (figure + JSON)."""
+    from .analysis.population import grid_population
     from .train import atomic_write_text, load
 
     net = load(run)
     arena = Arena(arena_size)
     ro = arena_rollout(net, arena, bin_size=bin_size, seed=seed)
-    rm = rate_maps(*ro.flat, arena.box, bin_size)
-    gs = score_maps(rm.maps, variant="minmax")
-    grid = is_grid_cell(gs, firing_fields(rm.maps), 0.3)
+    pop = grid_population(*ro.flat, arena.box, bin_size, rng=seed, n_shuffles=n_shuffles)
     out = Path(run) / "eval" if Path(run).is_dir() else Path(run).parent / "eval"
     title = (
-        f"{arena_size:g} m arena, {bin_size * 100:g} cm bins; grid score {gs.variant} "
-        f"(inner {gs.params.get('inner')}, Banino outer radii)"
+        f"{arena_size:g} m arena, {bin_size * 100:g} cm bins; grid score {pop.scores.variant} "
+        "(Banino annuli: inner 0.2, outer 0.4-1.0 of the map size)"
     )
-    plot_rate_maps(rm.maps, gs.scores, arena.box, out / f"ratemaps_{arena_size:g}m.png", title)
-    summary = {
-        "arena_m": arena_size,
-        "bin_size_m": bin_size,
-        "grid_score_variant": gs.variant,
-        "grid_score_params": {
-            k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in gs.params.items()
-        },
-        "n_units": int(len(gs.scores)),
-        "grid_fraction": float(grid.mean()),
-        "grid_fraction_rule": "min-max score > 0.3, >= 3 firing fields, not place-like",
-        "scores": [None if np.isnan(s) else round(float(s), 4) for s in gs.scores],
+    plot_rate_maps(
+        pop.maps.maps, pop.scores.scores, arena.box, out / f"ratemaps_{arena_size:g}m.png", title
+    )
+    summary = {"arena_m": arena_size, "trajectory_seed": seed, **pop.summary()}
+    full = {
+        **summary,
+        "scores": [None if np.isnan(x) else round(float(x), 4) for x in pop.scores.scores],
     }
-    atomic_write_text(out / f"eval_{arena_size:g}m.json", json.dumps(summary, indent=2))
-    return {k: v for k, v in summary.items() if k != "scores"}
+    atomic_write_text(out / f"eval_{arena_size:g}m.json", json.dumps(full, indent=2))
+    return summary

@@ -114,8 +114,9 @@ class FieldStats:
     params: dict = field(default_factory=dict)
 
 
-def firing_fields(maps, frac: float = 0.3, min_area: int = 6, max_place_fraction: float = 0.25
-                  ) -> FieldStats:
+def firing_fields(
+    maps, frac: float = 0.3, min_area: int = 6, max_place_fraction: float = 0.25
+) -> FieldStats:
     """Count firing fields and flag place-like units.
 
     Parameters
@@ -166,16 +167,23 @@ def firing_fields(maps, frac: float = 0.3, min_area: int = 6, max_place_fraction
         tf = tot / visited
     place_like = (n_fields == 1) & (lf < max_place_fraction)
     return FieldStats(
-        n_fields=n_fields, largest_area=largest, largest_fraction=lf, total_fraction=tf,
-        place_like=place_like, labels=labels,
-        params=dict(frac=frac, min_area=min_area, max_place_fraction=max_place_fraction,
-                    threshold="min + frac * (max - min) over visited bins",
-                    connectivity=4),
+        n_fields=n_fields,
+        largest_area=largest,
+        largest_fraction=lf,
+        total_fraction=tf,
+        place_like=place_like,
+        labels=labels,
+        params=dict(
+            frac=frac,
+            min_area=min_area,
+            max_place_fraction=max_place_fraction,
+            threshold="min + frac * (max - min) over visited bins",
+            connectivity=4,
+        ),
     )
 
 
-def is_grid_cell(scores, n_fields, threshold, min_fields: int = 3, place_like=None
-                 ) -> np.ndarray:
+def is_grid_cell(scores, n_fields, threshold, min_fields: int = 3, place_like=None) -> np.ndarray:
     """Grid-cell classification ``(U,)`` bool.
 
     A unit is a grid cell when its score exceeds ``threshold`` (a scalar such as 0.3 or 0.37, or

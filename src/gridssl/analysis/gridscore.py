@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+from scipy import sparse
 
 from .ratemaps import as_numpy
 from .sac import autocorrelogram, sac_centre
@@ -108,12 +109,17 @@ class GridScores:
 
 @dataclass(frozen=True)
 class _RingTable:
-    """Bins of a SAC within ``r_max`` of its centre, sorted by distance, with rotation tables."""
+    """Bins of a SAC within ``r_max`` of its centre, sorted by distance, with rotation operators.
+
+    ``rot`` is a sparse ``(A * P, H * W + 1)`` matrix: row ``a * P + p`` holds the bilinear
+    weights that sample the SAC turned by ``angles[a]`` at ring bin ``p``; column ``H * W``
+    stands for "outside the SAC". ``pattern`` has the same sparsity with ones (weights > 0).
+    """
 
     dist: np.ndarray  # (P,) sorted distances (bins)
     flat: np.ndarray  # (P,) flat indices into the SAC
-    idx: np.ndarray  # (A, 4, P) flat indices of the bilinear neighbours (size H*W = invalid)
-    w: np.ndarray  # (A, 4, P) bilinear weights
+    rot: sparse.csr_matrix
+    pattern: sparse.csr_matrix
 
 
 @lru_cache(maxsize=32)
@@ -126,50 +132,49 @@ def _ring_table(shape: tuple[int, int], angles: tuple[float, ...], r_max: float)
     keep = np.flatnonzero(d <= r_max + 1e-9)
     order = keep[np.argsort(d[keep], kind="stable")]
     dy, dx, d = dy[order], dx[order], d[order]
-    idx = np.empty((len(angles), 4, order.size), dtype=np.int64)
-    w = np.empty((len(angles), 4, order.size))
+    P = order.size
+    rows, cols, vals = [], [], []
     for a, theta in enumerate(angles):
         # rotated[p] = sac[R(-theta) p]: the SAC turned anticlockwise by theta (x right, y = rows)
         c, s = np.cos(np.deg2rad(theta)), np.sin(np.deg2rad(theta))
         sx = c * dx + s * dy + cx
         sy = -s * dx + c * dy + cy
-        # snap to the grid when within rounding error (exact for 90, 180 degrees)
+        # snap to the grid when within rounding error (exact for multiples of 90 degrees)
         sx = np.where(np.abs(sx - np.rint(sx)) < 1e-9, np.rint(sx), sx)
         sy = np.where(np.abs(sy - np.rint(sy)) < 1e-9, np.rint(sy), sy)
         x0, y0 = np.floor(sx).astype(np.int64), np.floor(sy).astype(np.int64)
         fx, fy = sx - x0, sy - y0
-        for k, (oy, ox, wk) in enumerate(
-            [(0, 0, (1 - fy) * (1 - fx)), (0, 1, (1 - fy) * fx), (1, 0, fy * (1 - fx)),
-             (1, 1, fy * fx)]
-        ):
+        for oy, ox, wk in [
+            (0, 0, (1 - fy) * (1 - fx)),
+            (0, 1, (1 - fy) * fx),
+            (1, 0, fy * (1 - fx)),
+            (1, 1, fy * fx),
+        ]:
             yk, xk = y0 + oy, x0 + ox
             inside = (yk >= 0) & (yk < H) & (xk >= 0) & (xk < W)
-            flat = np.where(inside, yk * W + xk, H * W)
-            # neighbours of zero weight never invalidate a sample
-            idx[a, k] = np.where(wk > 0, flat, -1)
-            w[a, k] = wk
-    return _RingTable(dist=d, flat=order, idx=idx, w=w)
+            pos = wk > 0  # neighbours of zero weight never invalidate a sample
+            rows.append(a * P + np.flatnonzero(pos))
+            cols.append(np.where(inside, yk * W + xk, H * W)[pos])
+            vals.append(wk[pos])
+    rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    shape_rot = (len(angles) * P, H * W + 1)
+    rot = sparse.csr_matrix((vals, (rows, cols)), shape=shape_rot)
+    pattern = sparse.csr_matrix((np.ones_like(vals), (rows, cols)), shape=shape_rot)
+    return _RingTable(dist=d, flat=order, rot=rot, pattern=pattern)
 
 
 def _rotated_samples(sacs: np.ndarray, table: _RingTable):
-    """SAC values on the ring bins ``x (U, P)``, rotated values ``y (U, A, P)`` and validity."""
+    """Ring values ``x (P, U)``, rotated values ``y (A, P, U)`` and their validity masks."""
     U = sacs.shape[0]
-    flat = sacs.reshape(U, -1)
+    flat = sacs.reshape(U, -1).T  # (H*W, U)
     valid = np.isfinite(flat)
-    vals = np.where(valid, flat, 0.0)
-    # extra slots: index H*W = outside the SAC (invalid), index -1 (last) = zero-weight neighbour
-    vals = np.concatenate([vals, np.zeros((U, 2))], axis=1)
-    vmask = np.concatenate([valid, np.zeros((U, 1), bool), np.ones((U, 1), bool)], axis=1)
-    x = vals[:, table.flat]
-    vx = vmask[:, table.flat]
-    A, _, P = table.idx.shape
-    y = np.zeros((U, A, P))
-    vy = np.ones((U, A, P), dtype=bool)
-    for k in range(4):
-        ik = table.idx[:, k]  # (A, P)
-        y += table.w[:, k][None] * vals[:, ik]
-        vy &= vmask[:, ik]
-    return x, vx, y, vy
+    vals = np.vstack([np.where(valid, flat, 0.0), np.zeros((1, U))])  # last row: outside
+    bad = np.vstack([~valid, np.ones((1, U), bool)]).astype(np.float64)
+    P = table.dist.size
+    A = table.rot.shape[0] // P
+    y = np.asarray(table.rot @ vals).reshape(A, P, U)
+    vy = np.asarray(table.pattern @ bad).reshape(A, P, U) < 0.5
+    return vals[table.flat], valid[table.flat], y, vy
 
 
 def ring_correlations(
@@ -199,6 +204,12 @@ def ring_correlations(
     -------
     (U, O, A) float64
         Pearson correlation over the ring bins valid in both the SAC and its rotation.
+
+    Notes
+    -----
+    The rotation is one sparse product per call (all units and angles at once); the ring sums
+    are cumulative sums over the bins sorted by distance (no BLAS calls, so no thread
+    oversubscription on busy machines).
     """
     s = as_numpy(sacs)
     if s.ndim == 2:
@@ -206,26 +217,35 @@ def ring_correlations(
     U, H, W = s.shape
     angles = tuple(float(a) for a in angles)
     outers = np.atleast_1d(np.asarray(outers, dtype=float))
-    r_cap = np.hypot(H, W)
+    r_cap = float(np.hypot(H, W))
     r_max = float(min(np.max(outers), r_cap))
     table = _ring_table((H, W), angles, r_max)
-    x, vx, y, vy = _rotated_samples(s, table)
+    x, vx, y, vy = _rotated_samples(s, table)  # (P, U), (P, U), (A, P, U), (A, P, U)
     inner = np.broadcast_to(np.asarray(inner, dtype=float), (U,))
-    m = (vx & (table.dist[None] > inner[:, None] + 1e-9))[:, None, :] & vy  # (U, A, P)
+    m = vy & (vx & (table.dist[:, None] > inner[None, :] + 1e-9))[None]  # (A, P, U)
     m = m.astype(np.float64)
-    xm = x[:, None, :] * m
+    # nested rings: cumulative sums over bins sorted by distance, read at each outer radius
+    lim = np.minimum(outers, r_cap)
+    if outer_inclusive:
+        cnt = np.searchsorted(table.dist, lim + 1e-9, side="right")
+    else:
+        cnt = np.searchsorted(table.dist, lim - 1e-9, side="left")
+    xm = x[None] * m
     ym = y * m
-    side = "right" if outer_inclusive else "left"
-    tol = 1e-9 if outer_inclusive else -1e-9
-    cnt = np.searchsorted(table.dist, np.minimum(outers, r_cap) + tol, side=side)  # (O,)
 
-    def csum(q):  # cumulative sums evaluated at each outer radius: (U, A, O)
-        c = np.concatenate([np.zeros(q.shape[:-1] + (1,)), np.cumsum(q, axis=-1)], axis=-1)
-        return c[..., cnt]
+    P = table.dist.size
+    starts = np.unique(np.concatenate([[0], cnt[cnt < P]]))  # strictly increasing segment starts
+    bounds = np.concatenate([starts, [P]])
+    pick = np.searchsorted(bounds, cnt)  # cnt == bounds[pick]
+
+    def csum(q):  # (A, P, U) -> (A, O, U): sum over the first cnt[o] bins
+        seg = np.add.reduceat(q, starts, axis=1)  # (A, n_seg, U)
+        cum = np.concatenate([np.zeros((q.shape[0], 1, q.shape[2])), np.cumsum(seg, axis=1)], 1)
+        return cum[:, pick]
 
     n = csum(m)
     sx, sy = csum(xm), csum(ym)
-    sxx, syy, sxy = csum(xm * x[:, None, :]), csum(ym * y), csum(xm * y)
+    sxx, syy, sxy = csum(xm * x[None]), csum(ym * y), csum(xm * y)
     cov = n * sxy - sx * sy
     vxx = n * sxx - sx * sx
     vyy = n * syy - sy * sy
@@ -233,7 +253,7 @@ def ring_correlations(
     with np.errstate(invalid="ignore", divide="ignore"):
         r = cov / np.sqrt(np.where(ok, vxx * vyy, 1.0))
     r = np.where(ok, np.clip(r, -1.0, 1.0), np.nan)
-    return np.moveaxis(r, 1, 2)  # (U, O, A)
+    return np.transpose(r, (2, 1, 0))  # (U, O, A)
 
 
 def _combine(r: np.ndarray, angles: tuple, form: str) -> np.ndarray:
@@ -267,20 +287,29 @@ def _max_over_outers(sacs, form, inner, outers, angles, variant, extra_params):
     best = np.argmax(np.where(np.isnan(g), -np.inf, g), axis=1)
     scores = np.where(allnan, np.nan, g[np.arange(U), best])
     params = dict(
-        inner=float(inner), outers=outers.tolist(), map_size_bins=n, angles=list(angles),
-        ring="inner*n < d <= outer*n (bins from SAC centre)", maximised_over="outer radii",
+        inner=float(inner),
+        outers=outers.tolist(),
+        map_size_bins=n,
+        angles=list(angles),
+        ring="inner*n < d <= outer*n (bins from SAC centre)",
+        maximised_over="outer radii",
         correlation="Pearson over ring bins valid in SAC and rotated SAC (bilinear rotation)",
         **extra_params,
     )
     return GridScores(
-        scores=scores, variant=variant, params=params,
+        scores=scores,
+        variant=variant,
+        params=params,
         best_outer=np.where(allnan, np.nan, outers[best] * n),
-        inner=np.full(U, inner * n), r=r[np.arange(U), best], angles=angles,
+        inner=np.full(U, inner * n),
+        r=r[np.arange(U), best],
+        angles=angles,
     )
 
 
-def grid_scores(sacs, variant: str = "minmax", inner: float = 0.2, outers=BANINO_OUTERS
-                ) -> GridScores:
+def grid_scores(
+    sacs, variant: str = "minmax", inner: float = 0.2, outers=BANINO_OUTERS
+) -> GridScores:
     """Hexagonal grid scores on Banino et al. 2018 annuli, maximised over outer radii.
 
     Parameters
@@ -338,10 +367,11 @@ def central_field_radius(sacs, threshold: float = 0.5) -> np.ndarray:
     flat = s.reshape(U, -1)[:, sel]
     kk = k[sel]
     valid = np.isfinite(flat)
-    onehot = np.zeros((kk.size, K))
-    onehot[np.arange(kk.size), kk] = 1.0
+    lab = (np.arange(U)[:, None] * K + kk[None, :]).ravel()
+    num = np.bincount(lab, weights=np.where(valid, flat, 0.0).ravel(), minlength=U * K)
+    den = np.bincount(lab, weights=valid.ravel().astype(float), minlength=U * K)
     with np.errstate(invalid="ignore", divide="ignore"):
-        prof = (np.where(valid, flat, 0.0) @ onehot) / (valid.astype(float) @ onehot)  # (U, K)
+        prof = (num / den).reshape(U, K)
     nxt = np.concatenate([prof[:, 1:], np.full((U, 1), np.nan)], axis=1)
     prv = np.concatenate([np.full((U, 1), np.nan), prof[:, :-1]], axis=1)
     below = (prof < threshold) & np.isfinite(prof)
@@ -365,10 +395,10 @@ def bnt_grid_scores(sacs, threshold: float = 0.5, window: int = 3, inner=None) -
     """Expanding-annulus grid score (Brandon et al. 2011; Moser-lab BNT, opexebo).
 
     Inner radius ``r_c`` = :func:`central_field_radius` (where the radial profile crosses
-    ``threshold``, default half-height, or its first local minimum if earlier); ``G(R) = min(r60, r120) - max(r30, r90, r150)`` on the
-    ring ``r_c < d < R`` for integer ``R`` from ``max(3, r_c + 1)`` to
-    ``floor(min(H, W) / 2)``; score = maximum over the ``window``-radius moving average of
-    ``G(R)`` (the mean of all ``G(R)`` when fewer than ``window`` radii exist).
+    ``threshold``, default half-height, or its first local minimum if earlier);
+    ``G(R) = min(r60, r120) - max(r30, r90, r150)`` on the ring ``r_c < d < R`` for integer
+    ``R`` from ``max(3, r_c + 1)`` to ``floor(min(H, W) / 2)``; score = maximum over the
+    ``window``-radius moving average of ``G(R)`` (the mean of all ``G(R)`` when fewer than ``window`` radii exist).
 
     ``inner`` (scalar or (U,), bins) overrides the central field radius, e.g. to reproduce another
     implementation's inner radius; NaN there gives a NaN score.
@@ -394,35 +424,47 @@ def bnt_grid_scores(sacs, threshold: float = 0.5, window: int = 3, inner=None) -
     g = _combine(r, _ANGLES_60, "minmax")  # (U, R)
     start = np.maximum(3.0, inner + 1)[:, None]
     g = np.where(radii[None] >= start, g, np.nan)
-    # moving average over complete windows of valid radii
+    # moving average over complete windows of valid radii (a window with a NaN is invalid)
+    fin = np.isfinite(g)
+    g0 = np.where(fin, g, 0.0)
+    rows = np.arange(U)
     if g.shape[1] >= window:
-        win = np.lib.stride_tricks.sliding_window_view(g, window, axis=1)  # (U, R-w+1, w)
-        ma = win.mean(axis=-1)
+        ma = np.lib.stride_tricks.sliding_window_view(g, window, axis=1).mean(axis=-1)
     else:
         ma = np.full((U, 0), np.nan)
-    has_win = np.isfinite(ma).any(axis=1)
-    ma_best = np.argmax(np.where(np.isfinite(ma), ma, -np.inf), axis=1) if ma.shape[1] else 0
-    with np.errstate(invalid="ignore"):
-        fallback = np.nanmean(np.where(np.isfinite(g), g, np.nan), axis=1) if g.size else 0.0
-    rows = np.arange(U)
-    scores = np.where(has_win, ma[rows, ma_best] if ma.shape[1] else np.nan, fallback)
-    mid = np.where(has_win, ma_best + window // 2, np.nanargmax(np.where(np.isfinite(g), g, -np.inf),
-                                                              axis=1))
-    best_outer = radii[np.clip(mid, 0, len(radii) - 1)]
-    any_g = np.isfinite(g).any(axis=1)
-    scores = np.where(any_g, scores, np.nan)
+    ma_ok = np.isfinite(ma)
+    has_win = ma_ok.any(axis=1)
+    ma_best = np.argmax(np.where(ma_ok, ma, -np.inf), axis=1) if ma.shape[1] else np.zeros(U, int)
+    ma_score = ma[rows, ma_best] if ma.shape[1] else np.full(U, np.nan)
+    # fewer than `window` valid radii: mean of those there are
+    n_fin = fin.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fallback = np.where(n_fin > 0, g0.sum(axis=1) / n_fin, np.nan)
+    scores = np.where(has_win, ma_score, fallback)
+    mid = np.where(has_win, ma_best + window // 2, np.argmax(np.where(fin, g, -np.inf), axis=1))
+    mid = np.clip(mid, 0, len(radii) - 1)
+    any_g = n_fin > 0
+    best_outer = np.where(any_g, radii[mid], np.nan)
     params = dict(
-        threshold=threshold, window=window, angles=list(_ANGLES_60),
+        threshold=threshold,
+        window=window,
+        angles=list(_ANGLES_60),
         ring="r_c < d < R (bins from SAC centre), R = max(3, r_c + 1) .. floor(min(H, W) / 2)",
         inner="central field radius: floor of the radius where the radial profile crosses "
-              "threshold, or its first local minimum if earlier" if inner is None else "given",
+        "threshold, or its first local minimum if earlier"
+        if inner is None
+        else "given",
         correlation="Pearson over ring bins valid in SAC and rotated SAC (bilinear rotation)",
         score=f"max of {window}-radius moving average of min(r60,r120)-max(r30,r90,r150)",
     )
     return GridScores(
-        scores=scores, variant="bnt", params=params,
-        best_outer=np.where(any_g, best_outer, np.nan), inner=rc,
-        r=r[rows, np.clip(mid, 0, len(radii) - 1)], angles=_ANGLES_60,
+        scores=scores,
+        variant="bnt",
+        params=params,
+        best_outer=best_outer,
+        inner=rc,
+        r=r[rows, mid],
+        angles=_ANGLES_60,
     )
 
 

@@ -30,12 +30,18 @@ from .gridscore import central_field_radius
 from .ratemaps import as_numpy
 from .sac import sac_centre
 
-__all__ = ["SACLattice", "FourierLattice", "lattice_from_sac", "lattice_from_fourier",
-           "circular_mean_mod"]
+__all__ = [
+    "SACLattice",
+    "FourierLattice",
+    "lattice_from_sac",
+    "lattice_from_fourier",
+    "circular_mean_mod",
+]
 
 
-def circular_mean_mod(angles_deg: np.ndarray, period: float = 60.0, axis: int = -1,
-                      weights=None) -> np.ndarray:
+def circular_mean_mod(
+    angles_deg: np.ndarray, period: float = 60.0, axis: int = -1, weights=None
+) -> np.ndarray:
     """Circular mean of angles (degrees) taken modulo ``period``; result in ``[0, period)``.
 
     NaN entries are ignored; all-NaN gives NaN.
@@ -45,6 +51,7 @@ def circular_mean_mod(angles_deg: np.ndarray, period: float = 60.0, axis: int = 
     ok = np.isfinite(a) & np.isfinite(w)
     z = np.where(ok, w * np.exp(2j * np.pi * np.where(ok, a, 0.0) / period), 0.0).sum(axis=axis)
     out = np.mod(np.angle(z) * period / (2 * np.pi), period)
+    out = np.where(out >= period * (1 - 1e-12), 0.0, out)  # rounding: -0.0...01 -> period
     return np.where(ok.any(axis=axis), out, np.nan)
 
 
@@ -112,8 +119,9 @@ def _parabolic_offset(fm: np.ndarray, f0: np.ndarray, fp: np.ndarray) -> np.ndar
     return np.where(ok, np.clip(off, -0.5, 0.5), 0.0)
 
 
-def lattice_from_sac(sacs, bin_size: float, min_peak: float = 0.0,
-                     exclude_radius=None, n_peaks: int = 6) -> SACLattice:
+def lattice_from_sac(
+    sacs, bin_size: float, min_peak: float = 0.0, exclude_radius=None, n_peaks: int = 6
+) -> SACLattice:
     """Spacing, orientation and ellipse from the SAC peaks nearest the centre.
 
     Parameters
@@ -137,7 +145,7 @@ def lattice_from_sac(sacs, bin_size: float, min_peak: float = 0.0,
     U, H, W = s.shape
     cy, cx = sac_centre((H, W))
     filled = np.where(np.isfinite(s), s, -np.inf)
-    is_max = (filled == maximum_filter(filled, size=(1, 3, 3), mode="constant", cval=-np.inf))
+    is_max = filled == maximum_filter(filled, size=(1, 3, 3), mode="constant", cval=-np.inf)
     is_max &= np.isfinite(s) & (s > min_peak)
     yy, xx = np.mgrid[0:H, 0:W]
     d = np.hypot(yy - cy, xx - cx)
@@ -180,8 +188,9 @@ def lattice_from_sac(sacs, bin_size: float, min_peak: float = 0.0,
     DtD = np.einsum("uki,ukj->uij", D, D)
     Dt1 = D.sum(axis=1)
     good = found & (np.abs(np.linalg.det(np.where(found[:, None, None], DtD, np.eye(3)))) > 0)
-    coef = np.linalg.solve(np.where(good[:, None, None], DtD, np.eye(3)),
-                           np.where(good[:, None], Dt1, 1.0)[..., None])[..., 0]
+    coef = np.linalg.solve(
+        np.where(good[:, None, None], DtD, np.eye(3)), np.where(good[:, None], Dt1, 1.0)[..., None]
+    )[..., 0]
     A, B, C = coef[:, 0], coef[:, 1], coef[:, 2]
     Q = np.stack([np.stack([A, B / 2], -1), np.stack([B / 2, C], -1)], -2)
     lam, vec = np.linalg.eigh(Q)  # ascending: lam[0] small -> major axis
@@ -207,15 +216,24 @@ def lattice_from_sac(sacs, bin_size: float, min_peak: float = 0.0,
         axis_ratio=nan_if(posdef, ratio),
         eccentricity=nan_if(posdef, ecc),
         orientation_spread=nan_if(found, spread),
-        params=dict(method="sac_peaks", bin_size=bin_size, min_peak=min_peak, n_peaks=n_peaks,
-                    exclude_radius="max(1.5, central_field_radius)" if exclude_radius is None
-                    else exclude_radius, local_max="3x3", refinement="parabolic along x and y",
-                    orientation="circular mean of peak angles mod 60, degrees in [0, 60)"),
+        params=dict(
+            method="sac_peaks",
+            bin_size=bin_size,
+            min_peak=min_peak,
+            n_peaks=n_peaks,
+            exclude_radius="max(1.5, central_field_radius)"
+            if exclude_radius is None
+            else exclude_radius,
+            local_max="3x3",
+            refinement="parabolic along x and y",
+            orientation="circular mean of peak angles mod 60, degrees in [0, 60)",
+        ),
     )
 
 
-def lattice_from_fourier(maps, bin_size: float, pad_factor: int = 8, k_min=None, n_waves=3
-                         ) -> FourierLattice:
+def lattice_from_fourier(
+    maps, bin_size: float, pad_factor: int = 8, k_min=None, n_waves=3
+) -> FourierLattice:
     """Spacing and orientation from the peaks of the 2-D Fourier power of each map.
 
     Parameters
@@ -245,8 +263,9 @@ def lattice_from_fourier(maps, bin_size: float, pad_factor: int = 8, k_min=None,
     U, ny, nx = m.shape
     v = np.isfinite(m)
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(v, m, 0.0).sum(axis=(1, 2), keepdims=True) / v.sum(axis=(1, 2),
-                                                                        keepdims=True)
+        mean = np.where(v, m, 0.0).sum(axis=(1, 2), keepdims=True) / v.sum(
+            axis=(1, 2), keepdims=True
+        )
     x = np.where(v, m - mean, 0.0)
     Ny = sfft.next_fast_len(int(pad_factor * ny), real=True)
     Nx = sfft.next_fast_len(int(pad_factor * nx), real=True)
@@ -276,8 +295,9 @@ def lattice_from_fourier(maps, bin_size: float, pad_factor: int = 8, k_min=None,
         return np.log(np.maximum(P[rows, yi, xi], 1e-300))
 
     l0 = logp(0, 0)
-    offx = np.where((ix > 0) & (ix < kx.size - 1), _parabolic_offset(logp(0, -1), l0, logp(0, 1)),
-                    0.0)
+    offx = np.where(
+        (ix > 0) & (ix < kx.size - 1), _parabolic_offset(logp(0, -1), l0, logp(0, 1)), 0.0
+    )
     offy = _parabolic_offset(logp(-1, 0), l0, logp(1, 0))
     dk_x, dk_y = 2 * np.pi / (Nx * bin_size), 2 * np.pi / (Ny * bin_size)
     kxs = kx[ix] + offx * dk_x
@@ -292,11 +312,21 @@ def lattice_from_fourier(maps, bin_size: float, pad_factor: int = 8, k_min=None,
         spacing = 4 * np.pi / (np.sqrt(3) * np.nanmean(kk, axis=1))
     orientation = circular_mean_mod(ang + 30.0, 60.0, axis=1)
     return FourierLattice(
-        spacing=spacing, orientation=orientation, k=kk, wave_angles=ang,
-        power=np.where(ok, pw, np.nan), k_peak=kk[:, 0],
-        params=dict(method="fourier", bin_size=bin_size, pad_factor=pad_factor,
-                    padded_shape=(Ny, Nx), k_min=float(k_min), n_waves=n_waves,
-                    preprocessing="mean over visited bins subtracted, unvisited -> 0",
-                    spacing="4 pi / (sqrt(3) mean |k|)",
-                    orientation="circular mean mod 60 of wave angle + 30, degrees in [0, 60)"),
+        spacing=spacing,
+        orientation=orientation,
+        k=kk,
+        wave_angles=ang,
+        power=np.where(ok, pw, np.nan),
+        k_peak=kk[:, 0],
+        params=dict(
+            method="fourier",
+            bin_size=bin_size,
+            pad_factor=pad_factor,
+            padded_shape=(Ny, Nx),
+            k_min=float(k_min),
+            n_waves=n_waves,
+            preprocessing="mean over visited bins subtracted, unvisited -> 0",
+            spacing="4 pi / (sqrt(3) mean |k|)",
+            orientation="circular mean mod 60 of wave angle + 30, degrees in [0, 60)",
+        ),
     )

@@ -67,8 +67,10 @@ def _score(scorer, maps) -> tuple[np.ndarray, dict]:
     out = scorer(maps)
     info = {}
     if hasattr(out, "scores"):
-        info = {"scorer_variant": getattr(out, "variant", None),
-                "scorer_params": getattr(out, "params", None)}
+        info = {
+            "scorer_variant": getattr(out, "variant", None),
+            "scorer_params": getattr(out, "params", None),
+        }
         out = out.scores
     return np.asarray(out, dtype=float), info
 
@@ -134,21 +136,33 @@ def time_shift_null(
         shift = rng.integers(min_shift, S - min_shift + 1, size=U)
         src = (t[:, None] - shift[None, :]) % S  # rolled[t, u] = act[t - shift_u, u]
         rolled = act[src, cols[None, :]]
-        maps = binning.rate_maps(rolled, smooth_sigma=smooth_sigma,
-                                 min_occupancy=min_occupancy).maps
+        maps = binning.rate_maps(
+            rolled, smooth_sigma=smooth_sigma, min_occupancy=min_occupancy
+        ).maps
         null[i], info = _score(scorer, maps)
     per_unit, pooled = _summarise(null, percentile)
     return NullDistribution(
-        scores=null, per_unit=per_unit, pooled=pooled, percentile=percentile,
+        scores=null,
+        per_unit=per_unit,
+        pooled=pooled,
+        percentile=percentile,
         method="time_shift",
-        params=dict(n_shuffles=n_shuffles, min_shift=min_shift, n_samples=S, box=tuple(box),
-                    bin_size=bin_size, smooth_sigma=smooth_sigma,
-                    min_occupancy=min_occupancy, **info),
+        params=dict(
+            n_shuffles=n_shuffles,
+            min_shift=min_shift,
+            n_samples=S,
+            box=tuple(box),
+            bin_size=bin_size,
+            smooth_sigma=smooth_sigma,
+            min_occupancy=min_occupancy,
+            **info,
+        ),
     )
 
 
-def block_shuffle_maps(maps, block_bins: int, rng: np.random.Generator,
-                       rotate: bool = True) -> np.ndarray:
+def block_shuffle_maps(
+    maps, block_bins: int, rng: np.random.Generator, rotate: bool = True
+) -> np.ndarray:
     """One block shuffle of every map (independent per unit), shape preserved.
 
     The ``floor(ny / b) x floor(nx / b)`` full blocks (``b = block_bins``) starting at bin
@@ -176,8 +190,8 @@ def block_shuffle_maps(maps, block_bins: int, rng: np.random.Generator,
     src_x = sbx[..., None] * b + lx
     tby, tbx = np.divmod(np.arange(nb), gx)
     tly, tlx = np.divmod(np.arange(b * b), b)
-    tgt_y = (tby[:, None] * b + tly[None, :])  # (nb, b*b)
-    tgt_x = (tbx[:, None] * b + tlx[None, :])
+    tgt_y = tby[:, None] * b + tly[None, :]  # (nb, b*b)
+    tgt_x = tbx[:, None] * b + tlx[None, :]
     out = m.copy()
     uu = np.arange(U)[:, None, None]
     out[uu, tgt_y[None], tgt_x[None]] = m[uu, src_y, src_x]
@@ -213,7 +227,10 @@ def block_shuffle_null(
         null[i], info = _score(scorer, block_shuffle_maps(m, block_bins, rng, rotate=rotate))
     per_unit, pooled = _summarise(null, percentile)
     return NullDistribution(
-        scores=null, per_unit=per_unit, pooled=pooled, percentile=percentile,
+        scores=null,
+        per_unit=per_unit,
+        pooled=pooled,
+        percentile=percentile,
         method="block_shuffle",
         params=dict(n_shuffles=n_shuffles, block_bins=block_bins, rotate=rotate, **info),
     )

@@ -96,7 +96,9 @@ class Binning:
         if act.ndim == 1:
             act = act[:, None]
         if act.shape[0] != self.onehot.shape[1]:
-            raise ValueError(f"activity has {act.shape[0]} samples, binning has {self.onehot.shape[1]}")
+            raise ValueError(
+                f"activity has {act.shape[0]} samples, binning has {self.onehot.shape[1]}"
+            )
         ny, nx = self.occupancy.shape
         sums = np.asarray(self.onehot @ act)  # (ny*nx, U)
         occ = self.occupancy.reshape(-1)
@@ -107,8 +109,9 @@ class Binning:
         maps = np.ascontiguousarray(means.T).reshape(-1, ny, nx)
         if smooth_sigma > 0:
             maps = smooth_nan(maps, smooth_sigma / self.bin_size)
-        return RateMaps(maps=maps, occupancy=self.occupancy.copy(), box=self.box,
-                        bin_size=self.bin_size)
+        return RateMaps(
+            maps=maps, occupancy=self.occupancy.copy(), box=self.box, bin_size=self.bin_size
+        )
 
 
 def _grid_shape(box, bin_size: float) -> tuple[int, int]:
@@ -133,19 +136,21 @@ def bin_positions(positions, box, bin_size: float) -> Binning:
     box = tuple(float(b) for b in box)
     xmin, xmax, ymin, ymax = box
     ny, nx = _grid_shape(box, bin_size)
-    tol = 1e-9 * bin_size
+    tol = 1e-6 * bin_size  # float32 positions on the box edge still count
     x, y = pos[:, 0], pos[:, 1]
     inside = (
-        np.isfinite(x) & np.isfinite(y)
-        & (x >= xmin - tol) & (x <= xmax + tol) & (y >= ymin - tol) & (y <= ymax + tol)
+        np.isfinite(x)
+        & np.isfinite(y)
+        & (x >= xmin - tol)
+        & (x <= xmax + tol)
+        & (y >= ymin - tol)
+        & (y <= ymax + tol)
     )
     ix = np.clip(np.floor((x[inside] - xmin) / bin_size).astype(np.int64), 0, nx - 1)
     iy = np.clip(np.floor((y[inside] - ymin) / bin_size).astype(np.int64), 0, ny - 1)
     flat = iy * nx + ix
     cols = np.flatnonzero(inside)
-    onehot = sparse.csr_matrix(
-        (np.ones(flat.size), (flat, cols)), shape=(ny * nx, pos.shape[0])
-    )
+    onehot = sparse.csr_matrix((np.ones(flat.size), (flat, cols)), shape=(ny * nx, pos.shape[0]))
     occupancy = np.bincount(flat, minlength=ny * nx).reshape(ny, nx).astype(np.int64)
     return Binning(onehot=onehot, occupancy=occupancy, box=box, bin_size=float(bin_size))
 
@@ -207,10 +212,12 @@ def smooth_nan(maps, sigma_bins: float, truncate: float = 4.0) -> np.ndarray:
         return m.copy()
     valid = np.isfinite(m)
     sig = (0.0,) * (m.ndim - 2) + (float(sigma_bins),) * 2
-    num = gaussian_filter(np.where(valid, m, 0.0), sig, mode="constant", cval=0.0,
-                          truncate=truncate)
-    den = gaussian_filter(valid.astype(np.float64), sig, mode="constant", cval=0.0,
-                          truncate=truncate)
+    num = gaussian_filter(
+        np.where(valid, m, 0.0), sig, mode="constant", cval=0.0, truncate=truncate
+    )
+    den = gaussian_filter(
+        valid.astype(np.float64), sig, mode="constant", cval=0.0, truncate=truncate
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         out = num / den
     out[~valid] = np.nan

@@ -4,7 +4,17 @@ Pipeline of :func:`population_topology` for activity ``(S, U)`` (S time samples,
 module, any non-negative or real activity units):
 
 1. **z-score** each unit over time (constant units are dropped).
-2. **PCA** to ``n_pca`` dimensions (default 6: a 2-torus of three gratings spans 6 dimensions).
+2. **PCA** to ``n_pca`` dimensions (default 6: a 2-torus of three gratings spans 6 dimensions),
+   then **regularised whitening**: PCA axis i is divided by ``sqrt(max(var_i, whiten_floor *
+   var_1))``. Axes carrying at least ``whiten_floor`` (default 0.1) of the leading variance get unit
+   variance; weaker axes (noise, or unused dimensions of a lower-dimensional code) are amplified by
+   at most ``1 / sqrt(whiten_floor)`` relative to the leading one, never blown up to unit variance.
+   Why: the rolled null spreads its variance evenly over many PCs, so without whitening the null
+   cloud is several times smaller than the real one and their bar lengths are not commensurate;
+   whitening puts both on the same per-axis scale. It also gives the three gratings of a hexagonal
+   module equal radii, which shortens the spurious "chord" loops an uneven embedding makes (on
+   planted tori these loops otherwise outlast the null's longest bar). ``whiten_floor=1`` only
+   rescales by the leading axis (Gardner et al.'s plain PCA up to a global scale).
 3. **Density-aware subsampling** to ``n_points`` (default 1000), see :func:`landmark_subsample`:
    a random pool of at most ``n_pool`` samples; a kNN density estimate (distance to the
    ``k_density``-th neighbour) removes the sparsest ``1 - density_keep`` fraction (outliers and fast
@@ -47,7 +57,8 @@ class TopologyResult:
         betti: tuple of D ints, bars longer than the null threshold per dimension.
         thresholds: (D,) null thresholds, the longest null bar per dimension.
         null_lifetimes: list of D arrays, every null bar's lifetime (all shuffles pooled).
-        embedding: (n_points, n_pca) the landmark points (the Rips input), PCA coordinates.
+        embedding: (n_points, n_pca) the landmark points (the Rips input): PCA scores after the
+            regularised whitening.
         indices: (n_points,) time indices (rows of ``activity``) of the landmarks.
         components: (n_pca, U_used) PCA axes in z-scored unit space.
         explained_variance_ratio: (n_pca,) variance fraction of each PCA axis.
@@ -84,9 +95,13 @@ def zscore(activity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (a - a.mean(0)) / sd[units], units
 
 
-def pca(z: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PCA of centred data z (S, U) by SVD.
+def pca(
+    z: np.ndarray, n_components: int, whiten_floor: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PCA of data z (S, U) (centred here) by SVD, optionally with regularised whitening.
 
+    With ``whiten_floor`` f, score column i is divided by ``sqrt(max(var_i, f * var_1))``
+    (module docstring); with None the scores are returned unscaled.
     Returns ``(scores (S, n), components (n, U), explained_variance_ratio (n,))``.
     """
     zc = z - z.mean(0)
@@ -96,7 +111,11 @@ def pca(z: np.ndarray, n_components: int) -> tuple[np.ndarray, np.ndarray, np.nd
     # a deterministic sign per axis: the largest-|loading| unit is positive
     sign = np.sign(comps[np.arange(n), np.abs(comps).argmax(1)])
     comps = comps * sign[:, None]
-    return zc @ comps.T, comps, s[:n] ** 2 / np.sum(s**2)
+    scores = zc @ comps.T
+    var = s[:n] ** 2 / len(zc)
+    if whiten_floor is not None and var[0] > 0:
+        scores = scores / np.sqrt(np.maximum(var, whiten_floor * var[0]))
+    return scores, comps, s[:n] ** 2 / np.sum(s**2)
 
 
 def landmark_subsample(
@@ -195,7 +214,8 @@ def population_topology(
     n_points: int = 1000,
     maxdim: int = 2,
     backend: str = "gudhi",
-    n_null: int = 1,
+    n_null: int = 3,
+    whiten_floor: float | None = 0.1,
     coeff: int = 47,
     max_edge_length: float | None = None,
     k_density: int = 10,
@@ -209,6 +229,7 @@ def population_topology(
     Args:
         activity: (S, U) activity of one module's units along a trajectory (S time samples).
         n_pca: PCA dimensions kept.
+        whiten_floor: regularised whitening of the PCA axes (module docstring); None: no scaling.
         n_points: landmarks for the Rips complex (cost grows steeply: ~1 s for 400 points and
             ~20 s for 1000 points up to H2 with gudhi on a laptop core).
         maxdim: highest homology dimension (2 for a torus; use 1 with ``backend="ripser"``).
@@ -229,7 +250,7 @@ def population_topology(
     max_edge = np.inf if max_edge_length is None else float(max_edge_length)
 
     def run(zz: np.ndarray, keep_cocycles: bool):
-        scores, comps, evr = pca(zz, n_pca)
+        scores, comps, evr = pca(zz, n_pca, whiten_floor)
         idx = landmark_subsample(scores, n_points, rng, k_density, density_keep, n_pool)
         dgms, cocy = rips_diagrams(
             scores[idx], maxdim, coeff, max_edge_length, backend, keep_cocycles
