@@ -203,7 +203,7 @@ def analyze(
     add(
         "Distance from the start state",
         figures.generalisation_panel(
-            {f"{a:g} m": (starts[a].curve.centres, starts[a].curve.mean) for a in arenas},
+            {f"{a:g} m": starts[a].curve for a in arenas},
             None,
             fig_dir / "start_distance.png",
         ),

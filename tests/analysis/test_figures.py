@@ -221,3 +221,27 @@ def test_failed_save_leaves_no_temp(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         F.phase_panel(np.zeros((3, 2)), tmp_path / "ph.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_prebinned_curves(tmp_path):
+    """Both distance panels also take pre-binned curves (centres, mean, sd; NaN = empty bin)."""
+    from types import SimpleNamespace
+
+    def curve_of(centres, mean, sd, count):  # duck-types generalisation.BinnedCurve
+        return SimpleNamespace(centres=centres, mean=mean, sd=sd, count=count)
+
+    c = np.linspace(0.025, 2.0, 40)
+    mean = np.minimum(c, 1.1)
+    mean[5] = np.nan
+    curve = curve_of(c, mean, np.full(40, 0.05), np.full(40, 10.0))
+    p = F.generalisation_panel(
+        {"2 m": curve, "4 m": (c, mean, 0.1 + 0 * c)}, None, tmp_path / "g.png"
+    )
+    _check_png(p, tmp_path, "g.png")
+    p.unlink()
+    t = curve_of(np.arange(5, 200, 10.0), np.linspace(0.5, 1.0, 20), np.full(20, 0.1), np.ones(20))
+    p = F.separation_panel(curve, t, None, tmp_path / "sep.png")
+    _check_png(p, tmp_path, "sep.png")
+    p.unlink()
+    with pytest.raises(ValueError):
+        F.separation_panel(np.ones(5), np.ones(5), None, tmp_path / "sep.png")

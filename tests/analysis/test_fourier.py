@@ -83,8 +83,9 @@ def test_nan_bins_circular_arena():
 def test_uniform_phases_pass_clustered_fail():
     rng = np.random.default_rng(3)
     spacing, ori = 0.5, 12.0
-    uniform = module_lattice(maps_from_phases(cell_uniform_phases(spacing, ori, 80, rng),
-                                              spacing, ori), BIN)
+    uniform = module_lattice(
+        maps_from_phases(cell_uniform_phases(spacing, ori, 80, rng), spacing, ori), BIN
+    )
     assert uniform.uniformity.uniform and uniform.uniformity.p_value > 0.05
     same = module_lattice(maps_from_phases(np.tile([0.1, -0.2], (80, 1)), spacing, ori), BIN)
     assert not same.uniformity.uniform and same.uniformity.p_value < 1e-6

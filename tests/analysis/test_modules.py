@@ -115,3 +115,12 @@ def test_empty_and_tiny_inputs():
     assert res.k == 0 and np.all(res.labels == -1)
     res = find_modules(np.array([0.5, 0.51, 0.49]), np.array([1.0, 2.0, 59.0]), rng=0)
     assert res.k == 1 and res.period_ratios.size == 0
+
+
+def test_too_few_valid_units_give_no_module():
+    from gridssl.analysis.modules import find_modules
+
+    sp = np.array([0.5, np.nan, 0.6, 0.7])
+    ori = np.array([1.0, 2.0, 3.0, 4.0])
+    res = find_modules(sp, ori, valid=np.array([True, False, False, False]), rng=0)
+    assert res.k == 0 and (res.labels == -1).all()

@@ -28,6 +28,9 @@ import numpy as np
 
 Box = tuple[float, float, float, float]
 PathLike = str | os.PathLike
+#: a pre-binned curve: an object with ``centres``, ``mean``, ``sd`` arrays (K,) such as
+#: ``generalisation.BinnedCurve``, or a 3-tuple (centres, mean, sd)
+BinnedCurveLike = object
 
 MAP_CMAP = "viridis"
 SAC_CMAP = "magma"
@@ -732,27 +735,64 @@ def _subsample(n: int, k: int = 3000) -> np.ndarray:
     return np.arange(n) if n <= k else np.linspace(0, n - 1, k).astype(int)
 
 
+def _as_curve(obj) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(centres, mean, sd) of a pre-binned curve, else None.
+
+    A pre-binned curve is an object with ``centres``, ``mean`` and ``sd`` attributes (such as
+    ``generalisation.BinnedCurve``) or a 3-tuple (centres, mean, sd) of equal-length arrays.
+    """
+    if all(hasattr(obj, a) for a in ("centres", "mean", "sd")):
+        parts = (obj.centres, obj.mean, obj.sd)
+    elif isinstance(obj, tuple) and len(obj) == 3:
+        parts = obj
+    else:
+        return None
+    c, mu, sd = (np.asarray(v, dtype=float).reshape(-1) for v in parts)
+    if not (c.shape == mu.shape == sd.shape):
+        raise ValueError(f"curve arrays differ in shape: {c.shape}, {mu.shape}, {sd.shape}")
+    ok = np.isfinite(c) & np.isfinite(mu)  # empty bins (NaN mean) are not drawn
+    return c[ok], mu[ok], np.nan_to_num(sd[ok])
+
+
+def _curve_or_points(obj, y, n_bins: int, name: str):
+    """(points (x, y) or None, (centres, mean, sd)) from a pre-binned curve or raw samples."""
+    curve = _as_curve(obj)
+    if curve is not None:
+        return None, curve
+    if isinstance(obj, tuple) and len(obj) == 2 and y is None:
+        obj, y = obj
+    if y is None:
+        raise ValueError(f"{name}: raw samples need neural distances (or pass a binned curve)")
+    x = np.asarray(obj, dtype=float).reshape(-1)
+    y = np.asarray(y, dtype=float).reshape(-1)
+    if x.shape != y.shape:
+        raise ValueError(f"{name}: separation {x.shape} and neural distance {y.shape} differ")
+    return (x, y), _binned(x, y, n_bins)
+
+
 def generalisation_panel(
-    dist_m: np.ndarray | Mapping[str, tuple[np.ndarray, np.ndarray]],
-    neural_dist: np.ndarray | Mapping[str, tuple[np.ndarray, np.ndarray]] | None,
+    dist_m: np.ndarray | Mapping[str, tuple | BinnedCurveLike] | BinnedCurveLike,
+    neural_dist: np.ndarray | Mapping[str, tuple | BinnedCurveLike] | None,
     path: PathLike,
     train_extent_m: float = 1.1,
     n_bins: int = 25,
 ) -> Path:
     """Neural distance d(g(0), g(x)) (a.u.) against distance |x| (m) from the training origin.
 
-    Either ``dist_m`` (K,) and ``neural_dist`` (K,), or a dict arena -> (dist_m (K,), neural (K,))
-    passed as either argument (the other may be None). Points are drawn faintly with binned means
-    +- s.d. per arena; the training extent ``|x| <= train_extent_m`` is shaded.
+    Accepted inputs:
+    - ``dist_m`` (K,) and ``neural_dist`` (K,): raw samples;
+    - a dict arena -> (dist_m (K,), neural (K,)) passed as either argument (the other None);
+    - pre-binned curves: an object with ``centres`` (m), ``mean`` and ``sd`` (a.u.), e.g.
+      ``generalisation.BinnedCurve``, or a 3-tuple (centres, mean, sd), alone or as dict values.
+    Raw samples are drawn faintly and binned into ``n_bins`` bins; every curve is drawn as mean
+    +- s.d. (NaN bins skipped). The training extent ``|x| <= train_extent_m`` is shaded.
     """
     if isinstance(dist_m, Mapping):
-        curves = {str(k): v for k, v in dist_m.items()}
+        items = [(str(k), v, None) for k, v in dist_m.items()]
     elif isinstance(neural_dist, Mapping):
-        curves = {str(k): v for k, v in neural_dist.items()}
+        items = [(str(k), v, None) for k, v in neural_dist.items()]
     else:
-        if neural_dist is None:
-            raise ValueError("neural_dist is required when dist_m is an array")
-        curves = {"": (dist_m, neural_dist)}
+        items = [("", dist_m, neural_dist)]
     fig = _figure(7.0, 4.4)
     ax = fig.add_subplot()
     ax.axvspan(
@@ -762,15 +802,12 @@ def generalisation_panel(
         zorder=0,
         label=f"training extent (|x| <= {train_extent_m:g} m)",
     )
-    for i, (name, (d, n)) in enumerate(curves.items()):
-        d = np.asarray(d, dtype=float).reshape(-1)
-        n = np.asarray(n, dtype=float).reshape(-1)
-        if d.shape != n.shape:
-            raise ValueError(f"distance {d.shape} and neural distance {n.shape} differ ({name!r})")
-        sub = _subsample(d.size)
-        ax.scatter(d[sub], n[sub], s=3, alpha=0.15, color=f"C{i}", edgecolors="none")
-        c, mu, sd = _binned(d, n, n_bins)
-        label = f"arena {name}: binned mean +- s.d." if name else "binned mean +- s.d."
+    for i, (name, obj, y) in enumerate(items):
+        points, (c, mu, sd) = _curve_or_points(obj, y, n_bins, name or "generalisation_panel")
+        if points is not None:
+            sub = _subsample(points[0].size)
+            ax.scatter(*(v[sub] for v in points), s=3, alpha=0.15, color=f"C{i}", lw=0)
+        label = f"arena {name}: mean +- s.d." if name else "mean +- s.d."
         ax.plot(c, mu, color=f"C{i}", lw=1.8, label=label)
         ax.fill_between(c, mu - sd, mu + sd, color=f"C{i}", alpha=0.25, lw=0)
     ax.set_xlim(left=0)
@@ -783,42 +820,48 @@ def generalisation_panel(
 
 
 def separation_panel(
-    spatial_sep: np.ndarray,
-    temporal_sep: np.ndarray,
-    neural_dist: np.ndarray,
+    spatial_sep: np.ndarray | BinnedCurveLike,
+    temporal_sep: np.ndarray | BinnedCurveLike,
+    neural_dist: np.ndarray | None,
     path: PathLike,
     temporal_unit: str = "steps",
     n_bins: int = 20,
 ) -> Path:
-    """Neural distance (K,) (a.u.) against spatial separation (K,) in metres and against temporal
-    separation (K,) in ``temporal_unit``: two panels, binned means +- s.d. over faint points.
+    """Neural distance (a.u.) against spatial separation (m) and temporal separation
+    (``temporal_unit``): two panels of binned means +- s.d.
+
+    Either raw pair samples, ``spatial_sep`` (K,), ``temporal_sep`` (K,) and ``neural_dist`` (K,)
+    (drawn faintly, then binned into ``n_bins`` bins), or ``neural_dist=None`` and two pre-binned
+    curves (objects with ``centres``, ``mean``, ``sd`` such as ``generalisation.BinnedCurve``, or
+    3-tuples (centres, mean, sd)).
     """
-    xs = np.asarray(spatial_sep, dtype=float).reshape(-1)
-    xt = np.asarray(temporal_sep, dtype=float).reshape(-1)
-    y = np.asarray(neural_dist, dtype=float).reshape(-1)
-    if not (xs.shape == xt.shape == y.shape):
-        raise ValueError(
-            f"shapes differ: spatial {xs.shape}, temporal {xt.shape}, neural {y.shape}"
-        )
     fig = _figure(10.0, 4.2)
-    sub = _subsample(y.size)
-    for j, (x, xlabel) in enumerate(
-        [(xs, "spatial separation (m)"), (xt, f"temporal separation ({temporal_unit})")]
+    for j, (obj, xlabel) in enumerate(
+        [
+            (spatial_sep, "spatial separation (m)"),
+            (temporal_sep, f"temporal separation ({temporal_unit})"),
+        ]
     ):
+        points, (c, mu, sd) = _curve_or_points(obj, neural_dist, n_bins, xlabel)
         ax = fig.add_subplot(1, 2, j + 1)
-        ax.scatter(x[sub], y[sub], s=3, alpha=0.15, color=f"C{j}", edgecolors="none")
-        c, mu, sd = _binned(x, y, n_bins)
-        ax.errorbar(
-            c,
-            mu,
-            yerr=sd,
-            color=f"C{j}",
-            lw=1.5,
-            capsize=2,
-            marker="o",
-            ms=3,
-            label="binned mean +- s.d.",
-        )
+        if points is not None:
+            sub = _subsample(points[0].size)
+            ax.scatter(*(v[sub] for v in points), s=3, alpha=0.15, color=f"C{j}", lw=0)
+        if c.size > 30:  # many bins: a band reads better than a forest of error bars
+            ax.plot(c, mu, color=f"C{j}", lw=1.5, label="binned mean +- s.d.")
+            ax.fill_between(c, mu - sd, mu + sd, color=f"C{j}", alpha=0.25, lw=0)
+        else:
+            ax.errorbar(
+                c,
+                mu,
+                yerr=sd,
+                color=f"C{j}",
+                lw=1.5,
+                capsize=2,
+                marker="o",
+                ms=3,
+                label="binned mean +- s.d.",
+            )
         ax.set_xlabel(xlabel)
         ax.set_ylabel("neural distance (a.u.)")
         ax.legend(fontsize=8, frameon=False)

@@ -12,14 +12,15 @@ Conventions
   ``(i, j)`` sits at ``x = (j - (nx - 1) / 2) bin_size``, ``y = (i - (ny - 1) / 2) bin_size``.
 - Wave-vectors are in rad/m. A map ``cos(k . (r - p))`` has Fourier coefficient
   ``F(k) = sum_r m(r) exp(-i k . r)`` with angle ``-k . p``; the unit's **phase** along ``k`` is
-  ``phi = -angle F(k) = k . p`` (mod 2 pi), so a unit whose fields sit at ``p`` has phases ``k_i . p``.
+  ``phi = -angle F(k) = k . p`` (mod 2 pi), so a unit whose fields sit at ``p`` has phases
+  ``k_i . p``.
 - Of each pair ``+-k`` the member with angle in ``[0, 180)`` degrees is kept, and ``k1, k2, k3`` are
   sorted by that angle; for a hexagonal lattice the angles are ``orientation + 30 + {0, 60, 120}``
   (mod 180, package convention in :mod:`synthetic`) and ``k1 - k2 + k3 = 0``.
 
-Preprocessing (per unit): NaN (unvisited) bins are filled with the unit's mean over visited bins, the
-mean is subtracted (so unvisited bins contribute 0), and the map is scaled to unit RMS so that every
-unit weighs the same in the mean spectrum. The coarse spectrum is an FFT zero-padded to
+Preprocessing (per unit): NaN (unvisited) bins are filled with the unit's mean over visited bins,
+the mean is subtracted (so unvisited bins contribute 0), and the map is scaled to unit RMS so that
+every unit weighs the same in the mean spectrum. The coarse spectrum is an FFT zero-padded to
 ``pad`` times the map size (finer frequency grid; no window). Each peak found on it is then refined
 off-grid by maximising the mean power ``mean_u |F_u(k)|^2`` over continuous ``k`` (direct
 evaluation, Nelder-Mead), so |k| and angles are not limited to the FFT grid.
@@ -148,8 +149,10 @@ def _angle_deg(k: np.ndarray) -> np.ndarray:
     return np.mod(np.rad2deg(np.arctan2(k[..., 1], k[..., 0])), 180.0)
 
 
-def phase_uniformity(phase_cell: np.ndarray, order: int = 2, alpha: float = 0.05) -> PhaseUniformity:
-    """Test whether 2-D phases are uniform on the torus (a truncated Beran / multi-mode Rayleigh test).
+def phase_uniformity(
+    phase_cell: np.ndarray, order: int = 2, alpha: float = 0.05
+) -> PhaseUniformity:
+    """Test whether 2-D phases are uniform on the torus (truncated Beran / multi-mode Rayleigh).
 
     For each integer mode ``m = (a, b)`` with ``max(|a|, |b|) <= order`` (one of each ``+-m`` pair,
     ``m != 0``) the empirical Fourier coefficient ``z_m = mean_u exp(2 pi i m . c_u)`` is formed.
@@ -263,7 +266,11 @@ def module_lattice(
             neg_power,
             k0,
             method="Nelder-Mead",
-            options={"initial_simplex": simplex, "xatol": 1e-4 * np.linalg.norm(k0), "fatol": 1e-10},
+            options={
+                "initial_simplex": simplex,
+                "xatol": 1e-4 * np.linalg.norm(k0),
+                "fatol": 1e-10,
+            },
         )
         refined.append(res.x)
     kvec = _half_plane(np.array(refined))

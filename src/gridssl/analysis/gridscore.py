@@ -398,7 +398,8 @@ def bnt_grid_scores(sacs, threshold: float = 0.5, window: int = 3, inner=None) -
     ``threshold``, default half-height, or its first local minimum if earlier);
     ``G(R) = min(r60, r120) - max(r30, r90, r150)`` on the ring ``r_c < d < R`` for integer
     ``R`` from ``max(3, r_c + 1)`` to ``floor(min(H, W) / 2)``; score = maximum over the
-    ``window``-radius moving average of ``G(R)`` (the mean of all ``G(R)`` when fewer than ``window`` radii exist).
+    ``window``-radius moving average of ``G(R)`` (the mean of all ``G(R)`` when fewer than
+    ``window`` radii exist).
 
     ``inner`` (scalar or (U,), bins) overrides the central field radius, e.g. to reproduce another
     implementation's inner radius; NaN there gives a NaN score.

@@ -10,18 +10,18 @@ Method (``find_modules``)
 1. Units with a NaN feature, or excluded by ``valid``, get label -1 and take no further part.
 2. Each unit becomes a point in a feature space whose unit is "one tolerance":
    ``log(spacing) / log(spacing_tol)``, the orientation on a circle
-   ``R (cos 6 theta, sin 6 theta)`` with ``R = 1 / (6 rad(orientation_tol))`` (so a small orientation
-   difference of ``orientation_tol`` degrees is a distance of about 1, and the 60-degree wrap is exact),
-   and optionally ``shear / shear_tol``.
-3. Gaussian mixtures (full covariance, several initialisations, all draws from ``rng``) are fitted for
-   k = 1 .. k_max and the k with the lowest BIC is kept.
+   ``R (cos 6 theta, sin 6 theta)`` with ``R = 1 / (6 rad(orientation_tol))`` (so a small
+   orientation difference of ``orientation_tol`` degrees is a distance of about 1, and the
+   60-degree wrap is exact), and optionally ``shear / shear_tol``.
+3. Gaussian mixtures (full covariance, several initialisations, all draws from ``rng``) are fitted
+   for k = 1 .. k_max and the k with the lowest BIC is kept.
 4. Robustness against splitting one module: BIC over-splits clusters that are not Gaussian (flat,
    skewed or heavy-tailed spreads). Components whose means are *not* separated by a minimum
-   distance are merged, transitively (single linkage): two components stay distinct modules only if
-   their mean spacings differ by a ratio of at least ``min_spacing_ratio`` **or** their mean
-   orientations differ by at least ``min_orientation_sep`` degrees (or, with shear, their mean shears
-   differ by at least ``min_shear_sep``). Known module ratios are 1.3-1.7, so the default 1.15 ratio
-   leaves a wide margin; orientation spreads within a module are a few degrees.
+   distance are merged, transitively (single linkage): two components stay distinct modules only
+   if their mean spacings differ by a ratio of at least ``min_spacing_ratio`` **or** their mean
+   orientations differ by at least ``min_orientation_sep`` degrees (or, with shear, their mean
+   shears differ by at least ``min_shear_sep``). Known module ratios are 1.3-1.7, so the default
+   1.15 ratio leaves a wide margin; orientation spreads within a module are a few degrees.
 5. Groups smaller than ``min_size`` units are treated as outliers (label -1), not modules.
 6. Modules are renumbered by increasing mean period (module 0 is the smallest).
 """
@@ -196,12 +196,16 @@ def find_modules(
     labels = -np.ones(n_units, int)
     bic = np.full(k_max, np.nan)
 
-    if n == 0:
+    if n < max(2, min_size):  # too few grid units to form even one module
         return _summarise(labels, spacing, orientation, sh, 0, bic)
 
     feats = module_features(
-        spacing[idx], orientation[idx], None if sh is None else sh[idx], spacing_tol,
-        orientation_tol, shear_tol,
+        spacing[idx],
+        orientation[idx],
+        None if sh is None else sh[idx],
+        spacing_tol,
+        orientation_tol,
+        shear_tol,
     )
     # fit k = 1..k_max, keep the lowest BIC
     best = None

@@ -41,7 +41,8 @@ table.summary { border-collapse: collapse; font-size: 0.95em; }
 table.summary th, table.summary td { border: 1px solid #ccc; padding: 0.25em 0.8em;
        text-align: left; vertical-align: top; }
 table.summary th { background: #eef1f8; font-weight: 600; }
-table.summary td.value { font-family: Menlo, Consolas, monospace; text-align: right; }
+table.summary td.value { font-family: Menlo, Consolas, monospace; }
+table.summary td.num { text-align: right; }
 table.summary tr:nth-child(even) td { background: #fafafa; }
 figure { margin: 1.5em 0 2.5em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
@@ -107,6 +108,14 @@ def flatten_summary(summary: Mapping, sep: str = " / ") -> list[tuple[str, str]]
     return rows
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _paragraphs(text: str) -> str:
     """Plain text -> escaped <p> paragraphs (blank lines split paragraphs)."""
     parts = [p.strip() for p in str(text).replace("\r\n", "\n").split("\n\n")]
@@ -167,8 +176,9 @@ def render_report(
         )
         out.append("<tbody>")
         for key, value in rows:
+            cls = "value num" if _is_number(value) else "value"
             out.append(
-                f'<tr><th scope="row">{esc(key)}</th><td class="value">{esc(value)}</td></tr>'
+                f'<tr><th scope="row">{esc(key)}</th><td class="{cls}">{esc(value)}</td></tr>'
             )
         out.append("</tbody></table>")
     else:

@@ -20,8 +20,8 @@ module, any non-negative or real activity units):
    ``k_density``-th neighbour) removes the sparsest ``1 - density_keep`` fraction (outliers and fast
    transits, which would otherwise be picked first); greedy max-min (farthest-point) landmark
    sampling then covers what is left evenly, which removes the occupancy bias of the trajectory.
-4. **Vietoris-Rips persistent homology** of the landmarks (Euclidean distance; filtration value = edge
-   length) up to ``H_maxdim``: ``backend="gudhi"`` (default, ``RipsPersistence`` with edge
+4. **Vietoris-Rips persistent homology** of the landmarks (Euclidean distance; filtration value =
+   edge length) up to ``H_maxdim``: ``backend="gudhi"`` (default, ``RipsPersistence`` with edge
    collapse; about 10x faster than ripser for H2) or ``backend="ripser"`` (use ``maxdim=1`` and
    get representative cocycles, e.g. for circular / torus coordinates). Coefficients in Z/``coeff``;
    the default 47 is an odd prime, so a Klein bottle is not mistaken for a torus (over Z/2 both
@@ -98,16 +98,19 @@ def zscore(activity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def pca(
     z: np.ndarray, n_components: int, whiten_floor: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """PCA of data z (S, U) (centred here) by SVD, optionally with regularised whitening.
+    """PCA of data z (S, U) (centred here), optionally with regularised whitening.
 
-    With ``whiten_floor`` f, score column i is divided by ``sqrt(max(var_i, f * var_1))``
-    (module docstring); with None the scores are returned unscaled.
+    The axes are the eigenvectors of the U x U covariance (``eigh``; cheaper than an SVD of the
+    S x U data when S >> U). With ``whiten_floor`` f, score column i is divided by
+    ``sqrt(max(var_i, f * var_1))`` (module docstring); with None the scores are unscaled.
     Returns ``(scores (S, n), components (n, U), explained_variance_ratio (n,))``.
     """
     zc = z - z.mean(0)
     n = min(n_components, *zc.shape)
-    _, s, vt = np.linalg.svd(zc, full_matrices=False)
-    comps = vt[:n]
+    evals, evecs = np.linalg.eigh(zc.T @ zc)
+    order = np.argsort(evals)[::-1]
+    s = np.sqrt(np.clip(evals[order], 0, None))
+    comps = evecs[:, order[:n]].T
     # a deterministic sign per axis: the largest-|loading| unit is positive
     sign = np.sign(comps[np.arange(n), np.abs(comps).argmax(1)])
     comps = comps * sign[:, None]
