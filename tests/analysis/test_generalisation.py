@@ -50,8 +50,9 @@ def test_separation_path_invariant_code_vs_time_code():
     rng = np.random.default_rng(1)
     place = separation(x, _place_code(x), rng, n_pairs=100_000)
     t = np.arange(x.shape[1])[None, :, None] * np.ones((x.shape[0], 1, 1))
-    time_code = np.concatenate([np.cos(t / 50.0 + np.arange(8)), np.sin(t / 70.0 + np.arange(8))],
-                               -1)
+    time_code = np.concatenate(
+        [np.cos(t / 50.0 + np.arange(8)), np.sin(t / 70.0 + np.arange(8))], -1
+    )
     timed = separation(x, time_code, rng, n_pairs=100_000)
     assert place.n_revisits > 100
     assert place.invariance_ratio < 0.2  # revisits coded alike

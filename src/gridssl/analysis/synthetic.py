@@ -1,7 +1,7 @@
 """Synthetic spatial codes with known ground truth, for testing the analysis.
 
-Every map uses the image convention ``[y, x]`` and positions in metres. The lattice orientation
-convention (used by the whole analysis package): the angle, in degrees in ``[0, 60)``, of the lattice
+Every map uses the image convention ``[y, x]`` and positions in metres. The lattice
+orientation convention (used by the whole analysis package): the angle, in degrees in ``[0, 60)``, of the lattice
 vector (centre-to-nearest-peak direction) measured anticlockwise from the +x axis. The three
 wave-vectors of a hexagonal grid then lie at ``orientation + 30 + {0, 60, 120}`` degrees, with
 ``|k| = 4 pi / (sqrt(3) spacing)``.
@@ -20,13 +20,15 @@ def bin_centres(n_bins: int, bin_size: float) -> np.ndarray:
 
 
 def hex_wavevectors(spacing: float, orientation_deg: float) -> np.ndarray:
-    """The three wave-vectors (3, 2), rad/m, of a hexagonal grid of given spacing and orientation."""
+    """The three wave-vectors (3, 2), rad/m, of a hexagonal grid of given spacing, orientation."""
     k = 4 * np.pi / (np.sqrt(3) * spacing)
     ang = np.deg2rad(orientation_deg + 30 + np.array([0.0, 60.0, 120.0]))
     return k * np.stack([np.cos(ang), np.sin(ang)], axis=-1)
 
 
-def hex_field(xy: np.ndarray, spacing: float, orientation_deg: float, phase=(0.0, 0.0)) -> np.ndarray:
+def hex_field(
+    xy: np.ndarray, spacing: float, orientation_deg: float, phase=(0.0, 0.0)
+) -> np.ndarray:
     """Hexagonal grid activity in [0, 1] at positions xy (..., 2); peaks at ``phase`` + lattice."""
     kv = hex_wavevectors(spacing, orientation_deg)
     d = xy - np.asarray(phase, dtype=float)
@@ -73,8 +75,9 @@ def place_map(n_bins=40, bin_size=0.05, centre=(0.0, 0.0), width=0.15):
     return np.exp(-d2 / (2 * width**2))
 
 
-def modular_population(periods, units_per_module, orientations_deg=0.0, n_bins=40, bin_size=0.05,
-                       rng=None):
+def modular_population(
+    periods, units_per_module, orientations_deg=0.0, n_bins=40, bin_size=0.05, rng=None
+):
     """Planted modules: hexagonal maps with shared period/orientation per module and random phases.
 
     Returns ``maps (U, n, n)``, ``labels (U,)`` and ``phases (U, 2)`` in metres.
