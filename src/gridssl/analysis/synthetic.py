@@ -3,8 +3,8 @@
 Every map uses the image convention ``[y, x]`` and positions in metres. The lattice
 orientation convention (used by the whole analysis package): the angle, in degrees in
 ``[0, 60)``, of the lattice vector (centre-to-nearest-peak direction) measured anticlockwise
-from the +x axis. The three wave-vectors of a hexagonal grid then lie at ``orientation + 30 + {0, 60, 120}`` degrees, with
-``|k| = 4 pi / (sqrt(3) spacing)``.
+from the +x axis. The three wave-vectors of a hexagonal grid then lie at
+``orientation + 30 + {0, 60, 120}`` degrees, with ``|k| = 4 pi / (sqrt(3) spacing)``.
 """
 
 from __future__ import annotations
