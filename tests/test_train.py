@@ -53,3 +53,70 @@ def test_resume_drops_metrics_after_the_checkpoint(tmp_path):
     assert main(["train", "--resume", str(run), "--steps", "30", "--quiet"]) == 0
     steps = [r["step"] for r in read_metrics(run)]
     assert steps == sorted(set(steps)) and steps[-1] == 30
+
+
+def test_curriculum_and_cosine_schedule(tmp_path):
+    from gridssl.data import seq_len_at
+
+    assert [seq_len_at(s, 10, 30, 100) for s in (0, 50, 100, 500)] == [10, 20, 30, 30]
+    assert seq_len_at(77, 10, 0, 100) == 10
+    run = _run(
+        tmp_path,
+        "c",
+        "--set",
+        "data.seq_len_final=14",
+        "--set",
+        "data.curriculum_steps=20",
+        "--set",
+        "train.schedule=cosine",
+        "--set",
+        "train.min_lr=1e-4",
+    )
+    m = read_metrics(run)
+    assert m[0]["seq_len"] == 11 and m[-1]["seq_len"] == 14  # batches of steps 4 and 39 (0-based)
+    lrs = [r["lr"] for r in m]
+    assert lrs == sorted(lrs, reverse=True) and abs(lrs[-1] - 1e-4) < 1e-9
+
+
+def test_init_from_copies_weights_only(tmp_path, capsys):
+    src = _run(tmp_path, "src", "--steps", "10")
+    out = tmp_path / "warm"
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "tiny",
+                "--out",
+                str(out),
+                "--steps",
+                "1",
+                "--quiet",
+                "--init-from",
+                str(src),
+                "--set",
+                "train.lr=1e-12",
+            ]
+        )
+        == 0
+    )
+    a, b = gridssl.load(src).state_dict(), gridssl.load(out).state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    bad = tmp_path / "bad"
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "tiny",
+                "--out",
+                str(bad),
+                "--init-from",
+                str(src),
+                "--set",
+                "model.n_units=8",
+            ]
+        )
+        == 2
+    )
+    assert "does not fit" in capsys.readouterr().err and not bad.exists()

@@ -46,7 +46,7 @@ def cmd_train(args) -> int:
     from .train import Trainer
 
     if args.resume:
-        if args.preset or args.config or args.set or args.seed is not None or args.out:
+        if args.preset or args.config or args.set or args.seed or args.out or args.init_from:
             raise ConfigError("--resume takes only --steps: the run's own config is reused")
         steps = None if args.steps is None else load_config(train__steps=args.steps).train.steps
         trainer = Trainer.resume(_existing(args.resume, "--resume"), steps)
@@ -58,7 +58,10 @@ def cmd_train(args) -> int:
         cfg = load_config(
             args.preset, args.config, args.set, train__steps=args.steps, train__seed=args.seed
         )
-        trainer = Trainer.create(cfg, Path(args.out), " ".join(map(shlex.quote, sys.argv)))
+        init = None if args.init_from is None else _existing(args.init_from, "--init-from")
+        trainer = Trainer.create(
+            cfg, Path(args.out), " ".join(map(shlex.quote, sys.argv)), init_from=init
+        )
     logs = trainer.fit(progress=not args.quiet)
     print(
         f"{trainer.run}: step {trainer.step}, "
@@ -294,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", help="total optimiser steps (train.steps)")
     t.add_argument("--seed", help="seed of every random draw (train.seed)")
     t.add_argument("--resume", metavar="DIR", help="continue a run from its last checkpoint")
+    t.add_argument(
+        "--init-from",
+        metavar="RUN_OR_CKPT",
+        help="warm start: copy the model weights of another run (same model config)",
+    )
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 

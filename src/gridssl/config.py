@@ -37,6 +37,10 @@ class DataConfig:
     max_speed: float = _opt(
         0.15, gt=0, doc="each velocity component ~ U(-max, max), m/step [paper]"
     )
+    seq_len_final: int = _opt(
+        0, ge=0, doc="curriculum: T grows linearly from seq_len to this (0: no curriculum) [ours]"
+    )
+    curriculum_steps: int = _opt(1, gt=0, doc="curriculum: steps over which T grows [ours]")
     mode: str = _opt(
         "permutation",
         choices=("permutation", "independent", "identity"),
@@ -112,12 +116,18 @@ class TrainConfig:
     weight_decay: float = _opt(0.0, ge=0, doc="AdamW weight decay [guess: not given]")
     grad_clip: float = _opt(0.1, gt=0, doc="gradient-norm clip [paper]")
     grad_accum: int = _opt(2, gt=0, doc="batches accumulated per optimiser step [paper]")
+    schedule: str = _opt(
+        "plateau",
+        choices=("plateau", "cosine", "constant"),
+        doc="plateau: ReduceLROnPlateau [paper]; cosine: decay to min_lr over train.steps; "
+        "constant",
+    )
     plateau_every: int = _opt(
         1000, gt=0, doc="ReduceLROnPlateau is stepped on the mean loss of this many steps [guess]"
     )
     plateau_factor: float = _opt(0.5, gt=0, le=1, doc="ReduceLROnPlateau factor [guess]")
     plateau_patience: int = _opt(10, ge=0, doc="ReduceLROnPlateau patience, in evaluations [guess]")
-    min_lr: float = _opt(0.0, ge=0, doc="ReduceLROnPlateau floor")
+    min_lr: float = _opt(0.0, ge=0, doc="learning-rate floor (plateau and cosine)")
     seed: int = _opt(0, ge=0, doc="seed of every random draw of the run")
     threads: int = _opt(0, ge=0, doc="torch CPU threads (0: torch's default)")
     device: str = _opt("cpu", choices=("cpu", "cuda", "auto"), doc="where to train")

@@ -57,6 +57,15 @@ def sic_batch(
     return VelocityBatch(velocities, velocities.cumsum(dim=1), distinct, index)
 
 
+def seq_len_at(step: int, seq_len: int, seq_len_final: int, curriculum_steps: int) -> int:
+    """The sequence length of a curriculum at optimiser step ``step`` (0-based): linear from
+    ``seq_len`` to ``seq_len_final`` over ``curriculum_steps`` (no curriculum if final is 0)."""
+    if seq_len_final <= 0:
+        return seq_len
+    frac = min(1.0, step / curriculum_steps)
+    return int(round(seq_len + (seq_len_final - seq_len) * frac))
+
+
 @dataclass
 class Arena:
     """A square open field of side ``size`` metres, centred on the training origin (0, 0)."""

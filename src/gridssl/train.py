@@ -17,6 +17,7 @@ generator seeded from (seed, step) and never touches the data stream.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,7 +31,7 @@ import yaml
 
 from . import __version__
 from .config import Config, ConfigError, config_from_dict
-from .data import sic_batch
+from .data import seq_len_at, sic_batch
 from .losses import code_health, sic_loss
 from .model import SICNet
 
@@ -156,7 +157,9 @@ def quick_eval(net: SICNet, cfg: Config, step: int) -> dict[str, float]:
     dev = next(net.parameters()).device
     pos, act = [], []
     for _ in range(cfg.train.eval_batches):
-        b = sic_batch(cfg.data.batch_size, cfg.data.seq_len, cfg.data.max_speed, cfg.data.mode, gen)
+        d = cfg.data
+        T = seq_len_at(step, d.seq_len, d.seq_len_final, d.curriculum_steps)
+        b = sic_batch(d.batch_size, T, d.max_speed, d.mode, gen)
         states = net.rollout_batch(b.to(dev))
         pos.append(b.positions.reshape(-1, 2))
         act.append(states.reshape(-1, net.n_units).cpu())
@@ -178,9 +181,7 @@ class Trainer:
         self.net = build_model(cfg).to(self.device)
         t = cfg.train
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-        self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.opt, factor=t.plateau_factor, patience=t.plateau_patience, min_lr=t.min_lr
-        )
+        self.sched = make_scheduler(self.opt, t)
         self.data_gen = torch.Generator().manual_seed(t.seed + DATA_SEED_OFFSET)
         self.step = 0
         self.plateau = [0.0, 0]  # running sum and count of losses for the scheduler
@@ -188,7 +189,9 @@ class Trainer:
 
     # -- creation and resumption ------------------------------------------------------------
     @classmethod
-    def create(cls, cfg: Config, run: Path, command: str = "") -> Trainer:
+    def create(
+        cls, cfg: Config, run: Path, command: str = "", init_from: Path | None = None
+    ) -> Trainer:
         run = Path(run)
         if run.exists() and any(run.iterdir()):
             raise ConfigError(
@@ -196,6 +199,12 @@ class Trainer:
                 "new directory"
             )
         self = cls(cfg, run)  # built before any file is written: a failure leaves nothing
+        if init_from is not None:  # warm start: the weights of another run, nothing else
+            try:
+                self.net.load_state_dict(load(init_from).state_dict())
+            except (RuntimeError, FileNotFoundError) as err:
+                msg = str(err).splitlines()[0]
+                raise ConfigError(f"--init-from {str(init_from)!r} does not fit: {msg}") from None
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         meta = {
@@ -207,6 +216,7 @@ class Trainer:
             "torch_version": torch.__version__,
             "git_commit": git_commit(),
             "command": command,
+            "init_from": None if init_from is None else str(init_from),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         atomic_write_text(run / "meta.json", json.dumps(meta, indent=2))
@@ -265,12 +275,12 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """Draw grad_accum batches, roll out, backpropagate the SIC loss, clip and step."""
         c, accum = self.cfg, self.cfg.train.grad_accum
+        d = c.data
+        T = seq_len_at(self.step, d.seq_len, d.seq_len_final, d.curriculum_steps)
         self.opt.zero_grad(set_to_none=True)
-        logs: dict[str, float] = {}
+        logs: dict[str, float] = {"seq_len": T}
         for _ in range(accum):
-            batch = sic_batch(
-                c.data.batch_size, c.data.seq_len, c.data.max_speed, c.data.mode, self.data_gen
-            ).to(self.device)
+            batch = sic_batch(d.batch_size, T, d.max_speed, d.mode, self.data_gen).to(self.device)
             states = self.net.rollout_batch(batch)  # (B, T, N)
             terms = sic_loss(
                 states, batch.positions, batch.velocities, self.net.g0(), c.loss, self.data_gen
@@ -281,11 +291,14 @@ class Trainer:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c.train.grad_clip)
         self.opt.step()
         self.step += 1
-        self.plateau[0] += logs["total"]
-        self.plateau[1] += 1
-        if self.step % c.train.plateau_every == 0:
-            self.sched.step(self.plateau[0] / self.plateau[1])
-            self.plateau = [0.0, 0]
+        if c.train.schedule == "plateau":
+            self.plateau[0] += logs["total"]
+            self.plateau[1] += 1
+            if self.step % c.train.plateau_every == 0:
+                self.sched.step(self.plateau[0] / self.plateau[1])
+                self.plateau = [0.0, 0]
+        else:
+            self.sched.step()
         logs["grad_norm"] = float(grad_norm)
         logs["lr"] = self.opt.param_groups[0]["lr"]
         return logs
@@ -343,6 +356,24 @@ class Trainer:
         if writer is not None:
             writer.close()
         return logs
+
+
+def make_scheduler(opt: torch.optim.Optimizer, t) -> torch.optim.lr_scheduler.LRScheduler:
+    """The learning-rate schedule named by ``train.schedule`` (its state is checkpointed)."""
+    if t.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, factor=t.plateau_factor, patience=t.plateau_patience, min_lr=t.min_lr
+        )
+    if t.schedule == "cosine":
+        floor = t.min_lr / t.lr
+
+        def cosine(step: int) -> float:
+            return floor + (1 - floor) * 0.5 * (
+                1 + math.cos(math.pi * min(step, t.steps) / t.steps)
+            )
+
+        return torch.optim.lr_scheduler.LambdaLR(opt, cosine)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
 
 
 def _tensorboard(path: Path, step: int):
