@@ -17,6 +17,7 @@ import argparse
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from gridssl.analysis.synthetic import torus_activity
 from gridssl.analysis.topology import (
@@ -31,12 +32,13 @@ from gridssl.analysis.topology import (
 def time_row(act: np.ndarray, n_points: int, backend: str, maxdim: int, n_null: int, seed: int):
     """Stage timings (s) of one setting, and the Betti numbers of the full call."""
     rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
-    z, _ = zscore(act)
-    scores, _, _ = pca(z, 6, whiten_floor=0.1)
-    t1 = time.perf_counter()
-    idx = landmark_subsample(scores, n_points, rng)
-    t2 = time.perf_counter()
+    with threadpool_limits(limits=1):  # as population_topology does for these stages
+        t0 = time.perf_counter()
+        z, _ = zscore(act)
+        scores, _, _ = pca(z, 6, whiten_floor=0.1)
+        t1 = time.perf_counter()
+        idx = landmark_subsample(scores, n_points, rng)
+        t2 = time.perf_counter()
     rips_diagrams(scores[idx], maxdim, 47, None, backend, cocycles=backend == "ripser")
     t3 = time.perf_counter()
     res = population_topology(

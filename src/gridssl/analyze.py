@@ -70,7 +70,10 @@ def analyze(
     for k, size in enumerate(arenas):
         t0, name = time.perf_counter(), stage()
         arena = Arena(size)
-        ro = arena_rollout(net, arena, bin_size=bin_size, seed=seed + k)
+        # the primary arena gets dense sampling; the others are threshold-only checks
+        ro = arena_rollout(
+            net, arena, bin_size=bin_size, seed=seed + k, per_bin=100.0 if k == 0 else 40.0
+        )
         rollouts[size] = ro
         pops[size] = grid_population(
             *ro.flat, arena.box, bin_size, rng=seed + k, n_shuffles=n_shuffles if k == 0 else 0

@@ -32,7 +32,7 @@ class ArenaRollout:
         return self.positions.reshape(-1, 2), self.states.reshape(-1, self.states.shape[-1])
 
 
-def samples_for(arena: Arena, bin_size: float, per_bin: float = 25.0) -> int:
+def samples_for(arena: Arena, bin_size: float, per_bin: float = 100.0) -> int:
     """Samples that give about ``per_bin`` visits per bin of the arena on average."""
     return int(per_bin * (arena.size / bin_size) ** 2)
 
@@ -41,16 +41,18 @@ def samples_for(arena: Arena, bin_size: float, per_bin: float = 25.0) -> int:
 def arena_rollout(
     net: SICNet,
     arena: Arena,
-    n_traj: int = 100,
+    n_traj: int = 200,
     steps: int | None = None,
     bin_size: float = 0.05,
     seed: int = 0,
+    per_bin: float = 100.0,
 ) -> ArenaRollout:
     """Roll ``net`` out along ``n_traj`` smooth trajectories from the origin in ``arena``.
 
-    ``steps`` defaults to what gives about 25 samples per ``bin_size`` bin.
+    ``steps`` defaults to what gives about ``per_bin`` samples per ``bin_size`` bin on average
+    (100: sparser maps make the firing-field count, and so the grid-cell rule, noisy).
     """
-    steps = steps or max(50, samples_for(arena, bin_size) // n_traj)
+    steps = steps or max(50, samples_for(arena, bin_size, per_bin) // n_traj)
     gen = torch.Generator().manual_seed(seed)
     vel, pos = smooth_trajectories(n_traj, steps, arena, gen)
     states = net.rollout(vel)

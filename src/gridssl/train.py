@@ -304,15 +304,17 @@ class Trainer:
         return logs
 
     # -- the loop --------------------------------------------------------------------------------
-    def fit(self, progress: bool = True) -> dict[str, float]:
+    def fit(self, progress: bool = True, until: int | None = None) -> dict[str, float]:
+        """Train to ``train.steps``, or stop at step ``until`` (schedules keep their shape)."""
         from tqdm import tqdm
 
         t = self.cfg.train
+        stop = t.steps if until is None else min(until, t.steps)
         if t.threads:
             torch.set_num_threads(t.threads)
         writer = _tensorboard(self.run / "tb", self.step)
         bar = tqdm(
-            total=t.steps,
+            total=stop,
             initial=self.step,
             disable=not progress,
             unit="step",
@@ -323,7 +325,7 @@ class Trainer:
         self.net.train()
         t0, s0 = time.perf_counter(), self.step
         with open(self.run / "metrics.jsonl", "a") as metrics:
-            while self.step < t.steps:
+            while self.step < stop:
                 logs = self.train_step()
                 bar.update(1)
                 row: dict[str, Any] = {}
@@ -350,7 +352,7 @@ class Trainer:
                         for k, v in row.items():
                             if k != "step" and isinstance(v, (int, float)):
                                 writer.add_scalar(k.replace("eval_", "eval/"), v, self.step)
-                if self.step % t.ckpt_every == 0 or self.step == t.steps:
+                if self.step % t.ckpt_every == 0 or self.step in (t.steps, stop):
                     self.save_checkpoint()
         bar.close()
         if writer is not None:

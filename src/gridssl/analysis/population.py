@@ -61,12 +61,22 @@ class GridPopulation:
             "place_like_fraction": _f(self.fields.place_like.mean()),
             "score_median": _f(np.nanmedian(self.scores.scores)),
             "n_modules": int(m.k),
+            "n_distinct_periods": distinct_periods(m.periods),
             "module_periods_m": [_f(x) for x in m.periods],
             "module_period_ratios": [_f(x) for x in m.period_ratios],
             "module_orientations_deg": [_f(x) for x in m.orientations],
             "module_orientation_spread_deg": [_f(x) for x in m.orientation_spread],
             "module_sizes": [int(x) for x in m.sizes],
         }
+
+
+def distinct_periods(periods, min_ratio: float = 1.15) -> int:
+    """How many module periods differ from the next smaller one by at least ``min_ratio``
+    (modules of one period but different orientation count once)."""
+    p = np.sort(np.asarray(periods, float))
+    if p.size == 0:
+        return 0
+    return int(1 + np.sum(p[1:] / p[:-1] >= min_ratio))
 
 
 def _f(x) -> float | None:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
 
 
 @dataclass
@@ -253,8 +254,10 @@ def population_topology(
     max_edge = np.inf if max_edge_length is None else float(max_edge_length)
 
     def run(zz: np.ndarray, keep_cocycles: bool):
-        scores, comps, evr = pca(zz, n_pca, whiten_floor)
-        idx = landmark_subsample(scores, n_points, rng, k_density, density_keep, n_pool)
+        # small dense algebra: single-threaded BLAS/OpenMP avoids oversubscription stalls
+        with threadpool_limits(limits=1):
+            scores, comps, evr = pca(zz, n_pca, whiten_floor)
+            idx = landmark_subsample(scores, n_points, rng, k_density, density_keep, n_pool)
         dgms, cocy = rips_diagrams(
             scores[idx], maxdim, coeff, max_edge_length, backend, keep_cocycles
         )

@@ -1,0 +1,88 @@
+"""Time to grid cells: train a preset and measure its code in a 2 m arena as training goes.
+
+    python benchmarks/time_to_grids.py [--preset cpu] [--seed 0] [--every 1000] [--out DIR]
+                                       [--set KEY=VALUE ...] [--threads 0]
+
+Every ``--every`` steps training pauses (the clock too) and the network is rolled out along smooth
+trajectories from the origin in a 2 m arena (100 samples per 5 cm bin); a unit is a grid cell when
+its Sargolini min-max score over Banino annuli (inner 0.2, outer 0.4-1.0 of the map size) exceeds
+0.3 and its own 95th percentile of a circular time-shift null, with at least 3 firing fields and
+not place-like. Modules: Gaussian mixture + BIC on (spacing, orientation); distinct periods: module
+periods at least 1.15x apart. Prints a row per evaluation and the time to each threshold (30%
+grid cells; 2 and 3 distinct periods). Wall-clock counts training only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--every", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--shuffles", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
+    a = ap.parse_args()
+
+    from gridssl.analysis.population import grid_population
+    from gridssl.config import load_config
+    from gridssl.data import Arena
+    from gridssl.evaluate import arena_rollout
+    from gridssl.train import Trainer
+
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    cfg = load_config(a.preset, overrides=a.set, train__seed=a.seed, train__steps=a.steps)
+    out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="time_to_grids_")) / "run"
+    trainer = Trainer.create(cfg, out, "benchmarks/time_to_grids.py")
+    arena = Arena(2.0)
+    rows, clock = [], 0.0
+    print(f"preset {a.preset} seed {a.seed} threads {torch.get_num_threads()} run {out}")
+    print(
+        f"{'step':>6} {'train_s':>8} {'grid_frac':>9} {'>0.3':>6} {'modules':>7} "
+        f"{'periods':>7}  module periods (m)"
+    )
+    while trainer.step < cfg.train.steps:
+        t0 = time.perf_counter()
+        trainer.fit(progress=False, until=trainer.step + a.every)
+        clock += time.perf_counter() - t0
+        net = trainer.net.eval()
+        ro = arena_rollout(net, arena, seed=0)
+        pop = grid_population(*ro.flat, arena.box, 0.05, rng=0, n_shuffles=a.shuffles)
+        trainer.net.train()
+        s = pop.summary()
+        row = {"step": trainer.step, "train_s": round(clock, 1), **s}
+        rows.append(row)
+        print(
+            f"{row['step']:>6} {clock:>8.0f} {s['grid_fraction']:>9.3f} {s['above_0.3']:>6.2f} "
+            f"{s['n_modules']:>7} {s['n_distinct_periods']:>7}  {s['module_periods_m']}",
+            flush=True,
+        )
+
+    def first(pred):
+        hit = next((r for r in rows if pred(r)), None)
+        return "not reached" if hit is None else f"{hit['train_s']:.0f} s (step {hit['step']})"
+
+    print(f"time to >= 30% grid cells:            {first(lambda r: r['grid_fraction'] >= 0.3)}")
+    print(f"time to >= 2 distinct module periods: {first(lambda r: r['n_distinct_periods'] >= 2)}")
+    print(
+        f"time to both:                         "
+        f"{first(lambda r: r['grid_fraction'] >= 0.3 and r['n_distinct_periods'] >= 2)}"
+    )
+    print(f"time to >= 3 distinct module periods: {first(lambda r: r['n_distinct_periods'] >= 3)}")
+    (out / "time_to_grids.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
