@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 RUN     ?= runs/demo
 ARGS    ?=
 
-.PHONY: demo test test-slow lint format install clean
+.PHONY: demo test test-slow lint format install clean crosscheck
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,3 +38,10 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info src/*.egg-info
+
+# Optional: cross-check the BNT grid score against opexebo (Moser lab). opexebo pins old
+# packages, so it is installed without its dependencies, plus the two it imports.
+crosscheck: $(STAMP)
+	$(BIN)/pip install -q --no-deps opexebo==0.7.2
+	$(BIN)/pip install -q -c constraints.txt scikit-image astropy
+	$(BIN)/python -m pytest -q tests/analysis/test_opexebo_crosscheck.py
