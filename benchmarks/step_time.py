@@ -47,9 +47,7 @@ def one(preset: str, variant: str, reps: int, threads: int) -> dict:
             states = rollout_naive(net, b)
             G, X = states.reshape(-1, states.shape[-1]), b.positions.reshape(-1, 2)
             sep, inv, ns, ni = _pair_block(G, G, X, X, 0, 0, lc.sigma_x, lc.sigma_g)
-            iso = isometry_loss(
-                states, b.velocities, net.g0(), lc.sigma_x, lc.iso_form, lc.iso_steps
-            )
+            iso = isometry_loss(states, b.velocities, net.g0(), lc.iso_max_step, lc.iso_form)
             loss = (
                 lc.w_sep * sep / ns
                 + lc.w_inv * inv / ni.clamp_min(1)

@@ -29,7 +29,7 @@ def test_modes_and_seeding():
 def test_smooth_trajectories_stay_in_arena_and_are_smooth():
     g = torch.Generator().manual_seed(0)
     arena = Arena(2.0)
-    v, x = smooth_trajectories(64, 800, arena, g, step_mean=0.04)
+    v, x = smooth_trajectories(64, 800, arena, g, step_mean=0.04)  # slow walk
     assert v.shape == x.shape == (64, 800, 2)
     assert x.abs().max() <= 1.0 + 1e-6
     assert torch.allclose(x, v.cumsum(1), atol=1e-4)  # starts at the origin

@@ -100,10 +100,11 @@ class LossConfig:
         doc="variance: Var(|dg|/|v|) [paper]; scale_free: Var/Mean^2 (a constant code cannot "
         "satisfy it)",
     )
-    iso_steps: str = _opt(
-        "short",
-        choices=("short", "all"),
-        doc="short: steps with 0 < |v| < sigma_x [paper]; all: every step with |v| > 0",
+    iso_max_step: float = _opt(
+        0.05,
+        gt=0,
+        doc="isometry over steps with 0 < |v| < this, m [paper: sigma_x = 0.05]; "
+        "above 0.22 every step counts",
     )
 
 

@@ -135,22 +135,19 @@ def isometry_loss(
     states: torch.Tensor,
     velocities: torch.Tensor,
     g0: torch.Tensor,
-    sigma_x: float,
+    max_step: float,
     form: str = "variance",
-    steps: str = "short",
 ) -> torch.Tensor:
     """Conformal isometry over steps (B, T): ratio r = |g_t - g_{t-1}| / |v_t| (g_0 before step 1).
 
-    steps ``short`` keeps 0 < |v_t| < sigma_x (the paper), ``all`` keeps |v_t| > 0. form
+    Steps with 0 < |v_t| < max_step count (the paper: max_step = sigma_x). form
     ``variance`` is Var(r) (population variance); ``scale_free`` is Var(r) / Mean(r)^2. Zero when
     fewer than two steps qualify.
     """
     B = states.shape[0]
     prev = torch.cat([g0.expand(B, 1, -1), states[:, :-1]], dim=1)  # (B, T, N)
     speed = velocities.norm(dim=-1)  # (B, T)
-    keep = speed > 0
-    if steps == "short":
-        keep = keep & (speed < sigma_x)
+    keep = (speed > 0) & (speed < max_step)
     if int(keep.sum()) < 2:
         return states.new_zeros(())
     r = (states - prev)[keep].norm(dim=-1) / speed[keep]
@@ -191,7 +188,7 @@ def sic_loss(
         )
     sep, inv = sums.reduce(cfg.reduction)
     cap = capacity_loss(G)
-    iso = isometry_loss(states, velocities, g0, cfg.sigma_x, cfg.iso_form, cfg.iso_steps)
+    iso = isometry_loss(states, velocities, g0, cfg.iso_max_step, cfg.iso_form)
     total = cfg.w_sep * sep + cfg.w_inv * inv + cfg.w_cap * cap + cfg.w_iso * iso
     return LossTerms(total, sep, inv, cap, iso)
 

@@ -38,7 +38,7 @@ def pair_losses_naive(G, X, sigma_x: float, sigma_g: float, reduction: str = "me
     return sep_terms.mean(), inv_terms.mean() if inv_terms.numel() else G.new_zeros(())
 
 
-def isometry_naive(states, velocities, g0, sigma_x: float, form: str, steps: str):
+def isometry_naive(states, velocities, g0, max_step: float, form: str):
     """Conformal isometry by an explicit loop over trajectories and steps."""
     ratios = []
     B, T, _ = states.shape
@@ -46,7 +46,7 @@ def isometry_naive(states, velocities, g0, sigma_x: float, form: str, steps: str
         prev = g0
         for t in range(T):
             v = velocities[b, t].norm()
-            if v > 0 and (steps == "all" or v < sigma_x):
+            if 0 < v < max_step:
                 ratios.append((states[b, t] - prev).norm() / v)
             prev = states[b, t]
     if len(ratios) < 2:
