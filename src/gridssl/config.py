@@ -313,10 +313,20 @@ def load_config(
     return build(raw)
 
 
+def _migrate(d: dict) -> dict:
+    """Saved configs of gridssl 0.1.0 development runs: loss.iso_steps became loss.iso_max_step."""
+    loss = dict(d.get("loss", {}))
+    if "iso_steps" in loss:
+        steps = loss.pop("iso_steps")
+        loss["iso_max_step"] = loss.get("sigma_x", 0.05) if steps == "short" else 1.0
+        d = {**d, "loss": loss}
+    return d
+
+
 def config_from_dict(d: dict) -> Config:
     """Rebuild a Config saved by :meth:`Config.to_dict` (validated like any other input)."""
     raw: dict[str, dict[str, Any]] = {}
-    _merge(raw, d, "saved config")
+    _merge(raw, _migrate(d), "saved config")
     return build(raw)
 
 
