@@ -279,12 +279,49 @@ def analyze(
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
-    report = write_report(out, f"gridssl analysis: {path}", summary, figs)
+    report = write_report(
+        out, f"gridssl analysis: {path}", summary, figs, sections=headline(summary, arenas)
+    )
     timings[name] = time.perf_counter() - t0
     bar.update(1)
     bar.close()
     summary["report"] = str(report)
     return summary
+
+
+def headline(summary: dict, arenas) -> list[tuple[str, str]]:
+    """The findings in a few sentences, every number with its rule."""
+    first = summary["arenas"][f"{arenas[0]:g} m"]
+    gs = first["grid_score"]
+    lines = [
+        f"Grid cells: {first['n_grid_cells']} of {first['n_units']} units "
+        f"({100 * (first['grid_fraction'] or 0):.0f}%) in the {arenas[0]:g} m arena. Rule: "
+        f"{first['grid_rule']}; score {gs['variant']} over Banino annuli (inner {gs['inner']}, "
+        f"outer {gs['outer_radii'][0]:g}-{gs['outer_radii'][-1]:g} of the map size), "
+        f"{gs['bin_size_m'] * 100:g} cm bins. Square-lattice units (G90): "
+        f"{100 * (first['square_fraction'] or 0):.0f}%.",
+        f"Modules: {first['n_modules']} (distinct periods: {first['n_distinct_periods']}), "
+        f"periods {first['module_periods_m']} m, orientations "
+        f"{first['module_orientations_deg']} deg, sizes {first['module_sizes']}.",
+        "Larger arenas (0.3 threshold, multi-field rule, no null): "
+        + ", ".join(
+            f"{a} {100 * (v['grid_fraction'] or 0):.0f}%" for a, v in summary["arenas"].items()
+        )
+        + ".",
+    ]
+    if summary.get("topology"):
+        t = summary["topology"]
+        lines.append(
+            f"Topology of the largest module ({t['units']} units): Betti {t['betti']} "
+            f"({'a torus' if t['torus'] else 'not a torus'})."
+        )
+    p = summary["path_invariance"]
+    lines.append(
+        f"Path invariance: revisits of the same place (< {p['radius_m']} m, >= "
+        f"{p['min_lag_steps']} steps apart) are {p['invariance_ratio']:.2f} times as far "
+        "apart in state space as random pairs."
+    )
+    return [("Findings", " ".join(lines))]
 
 
 def _jsonable(x):

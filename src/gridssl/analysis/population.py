@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .fields import FieldStats, firing_fields, is_grid_cell, spatial_information
-from .gridscore import GridScores, score_maps
+from .gridscore import GridScores, score_maps, square_scores
 from .lattice import SACLattice, lattice_from_sac
 from .modules import ModuleResult, find_modules
 from .nulls import NullDistribution, time_shift_null
@@ -35,6 +35,7 @@ class GridPopulation:
     lattice: SACLattice
     modules: ModuleResult
     info: np.ndarray  # (U,) Skaggs spatial information, bits per unit activity
+    square: GridScores  # G90 = r90 - (r45 + r135) / 2, Banino annuli (square-lattice check)
 
     def summary(self) -> dict:
         """JSON-ready numbers, each grid score with its variant and parameters."""
@@ -59,6 +60,10 @@ class GridPopulation:
             "n_grid_cells": int(self.is_grid.sum()),
             "above_0.3": _f(np.mean(np.nan_to_num(self.scores.scores, nan=-9) > 0.3)),
             "place_like_fraction": _f(self.fields.place_like.mean()),
+            "square_fraction": _f(
+                (is_grid_cell(self.square, self.fields, 0.3) & ~self.is_grid).mean()
+            ),
+            "square_rule": "not a grid cell, G90 > 0.3, >= 3 firing fields, not place-like",
             "score_median": _f(np.nanmedian(self.scores.scores)),
             "n_modules": int(m.k),
             "n_distinct_periods": distinct_periods(m.periods),
@@ -101,7 +106,8 @@ def analyse_maps(
     lat = lattice_from_sac(sacs, rm.bin_size)
     modules = find_modules(lat.spacing, lat.orientation, valid=grid, rng=rng)
     info = spatial_information(rm.maps, rm.occupancy)
-    return GridPopulation(rm, sacs, scores, ff, null, grid, lat, modules, info)
+    square = square_scores(sacs)
+    return GridPopulation(rm, sacs, scores, ff, null, grid, lat, modules, info, square)
 
 
 def grid_population(

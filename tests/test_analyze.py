@@ -1,0 +1,79 @@
+import json
+
+import numpy as np
+import pytest
+
+from gridssl.analysis.synthetic import modular_population, place_map, stripe_map
+from gridssl.cli import main
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    assert main(["train", "--preset", "tiny", "--out", str(run), "--steps", "20", "--quiet"]) == 0
+    return run
+
+
+def test_analyze_writes_summary_figures_and_report(tiny_run, capsys):
+    out = tiny_run / "an"
+    args = [
+        "analyze",
+        str(tiny_run),
+        "--out",
+        str(out),
+        "--arenas",
+        "1",
+        "1.5",
+        "--shuffles",
+        "2",
+        "--quiet",
+    ]
+    assert main(args) == 0
+    assert "report:" in capsys.readouterr().out
+    s = json.loads((out / "summary.json").read_text())
+    assert set(s["arenas"]) == {"1 m", "1.5 m"}
+    first = s["arenas"]["1 m"]
+    assert first["grid_score"]["variant"] == "minmax" and first["grid_score"]["inner"] == 0.2
+    assert 0 <= first["grid_fraction"] <= 1 and "time_shift" in first["grid_rule"]
+    assert (
+        set(s["generalisation"]) == {"1 m", "1.5 m"} and "invariance_ratio" in s["path_invariance"]
+    )
+    html = (out / "report.html").read_text()
+    assert "Findings" in html and html.count("data:image/png;base64,") >= 6
+    assert "training" in " ".join(p.name for p in (out / "figures").iterdir())
+
+
+def test_eval_and_info(tiny_run, capsys):
+    assert main(["eval", str(tiny_run), "--arena", "1"]) == 0
+    s = json.loads((tiny_run / "eval" / "eval_1m.json").read_text())
+    assert len(s["scores"]) == 16 and s["grid_score"]["variant"] == "minmax"
+    assert (tiny_run / "eval" / "ratemaps_1m.png").stat().st_size > 1000
+
+
+def test_score_recovers_planted_modules(tmp_path, capsys):
+    maps, labels, _ = modular_population([0.45, 0.75], 8, 0.0, rng=0)
+    maps = np.concatenate([maps, stripe_map()[None], place_map()[None]])
+    maps[:, :2, :2] = np.nan
+    path = tmp_path / "maps.npy"
+    np.save(path, maps)
+    assert main(["score", str(path), "--bin-size", "0.05", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    units = out["units"]
+    assert [u["grid_cell"] for u in units] == [True] * 16 + [False, False]
+    assert out["summary"]["n_modules"] == 2
+    assert out["summary"]["module_periods_m"] == pytest.approx([0.45, 0.75], rel=0.05)
+    assert {units[i]["module"] for i in range(8)} != {units[i]["module"] for i in range(8, 16)}
+    assert main(["score", str(path), "--bin-size", "0.05"]) == 0
+    table = capsys.readouterr().out
+    assert "minmax" in table and "grid cells 16/18" in table
+
+
+@pytest.mark.parametrize(
+    "bad, needle", [(np.zeros((3, 4)), "shape (3, 4)"), (np.array(["a", "b"]), "expected numbers")]
+)
+def test_score_refuses_bad_maps(tmp_path, capsys, bad, needle):
+    path = tmp_path / "bad.npy"
+    np.save(path, bad)
+    assert main(["score", str(path), "--bin-size", "0.05"]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
