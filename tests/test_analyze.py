@@ -77,3 +77,15 @@ def test_score_refuses_bad_maps(tmp_path, capsys, bad, needle):
     assert main(["score", str(path), "--bin-size", "0.05"]) == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_roundtrip(tiny_run, tmp_path):
+    import torch
+
+    import gridssl
+
+    out = tmp_path / "model.pt"
+    assert main(["export", str(tiny_run), "--out", str(out)]) == 0
+    a, b = gridssl.load(tiny_run), gridssl.load(out)
+    v = torch.full((2, 6, 2), 0.05)
+    assert torch.allclose(a.rollout(v), b.rollout(v), atol=5e-3)  # fp16 weights

@@ -269,6 +269,15 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .train import export_model
+
+    src = _existing(args.src, "checkpoint")
+    path = export_model(src, args.out, half=not args.fp32)
+    print(f"{path}: {path.stat().st_size / 1e6:.2f} MB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="gridssl",
@@ -369,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", help="training seed when training (default 0)")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)
+
+    x = sub.add_parser("export", help="write a compact (fp16) model file from a checkpoint")
+    x.add_argument("src", help="run directory or checkpoint")
+    x.add_argument("--out", required=True, help="output .pt file")
+    x.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    x.set_defaults(func=cmd_export)
 
     i = sub.add_parser("info", help="what a run is: config, seeds, progress, checkpoints")
     i.add_argument("run", help="run directory")

@@ -140,6 +140,26 @@ def load(path: str | Path = "pretrained", device: str = "cpu") -> SICNet:
     return net.to(device).eval()
 
 
+def export_model(src: str | Path, dst: str | Path, half: bool = True) -> Path:
+    """Write a compact checkpoint (model weights, fp16 by default, and the run config) that
+    :func:`load` reads: what ships as ``gridssl.load("pretrained")``."""
+    src = Path(src)
+    ck = checkpoints(src)[-1] if src.is_dir() else src
+    state = torch.load(ck, map_location="cpu", weights_only=False)
+    model = {
+        k: (v.half() if half and v.is_floating_point() else v) for k, v in state["model"].items()
+    }
+    out = {
+        "model": model,
+        "config": state["config"],
+        "step": state.get("step"),
+        "source": str(ck),
+        "gridssl_version": __version__,
+    }
+    atomic_torch_save(out, Path(dst))
+    return Path(dst)
+
+
 # ----------------------------------------------------------------------------- evaluation
 
 
