@@ -125,14 +125,46 @@ def run(
     return rows
 
 
+def run_analyze(n_units: int = 128, arenas=(2.0, 3.0, 4.0)) -> dict:
+    """A whole ``gridssl analyze`` of an untrained ``n_units`` paper-architecture model in three
+    arenas, topology included; prints its stage timings and the wall-clock total."""
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from gridssl.analyze import analyze
+    from gridssl.config import load_config
+    from gridssl.model import SICNet
+
+    cfg = load_config("paper", overrides=[f"model.n_units={n_units}"])
+    net = SICNet(cfg.model, torch.Generator().manual_seed(0))
+    with tempfile.TemporaryDirectory() as tmp:
+        ck = Path(tmp) / "model.pt"
+        torch.save({"model": net.state_dict(), "config": cfg.to_dict()}, ck)
+        t0 = time.perf_counter()
+        summary = analyze(ck, Path(tmp) / "analysis", arenas=arenas, progress=False)
+        total = time.perf_counter() - t0
+    print(f"gridssl analyze: {n_units}-unit model, arenas {arenas} m, topology included")
+    print(f"{'stage':<40}{'seconds':>10}")
+    for name, t in summary["timings_s"].items():
+        print(f"{name:<40}{t:>10.2f}")
+    print(f"{'total (wall-clock)':<40}{total:>10.2f}  (target < 60 s)")
+    return summary
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--units", type=int, default=128)
     p.add_argument("--bins", type=int, default=40)
     p.add_argument("--samples", type=int, default=200_000)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-analyze", action="store_true", help="skip the whole-analyze timing")
     a = p.parse_args(argv)
     run(a.units, a.bins, a.samples, a.repeats)
+    if not a.no_analyze:
+        print()
+        run_analyze(a.units)
 
 
 if __name__ == "__main__":

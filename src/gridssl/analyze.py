@@ -38,7 +38,7 @@ def analyze(
     arenas: tuple[float, ...] = (2.0, 3.0, 4.0),
     bin_size: float = 0.05,
     seed: int = 0,
-    n_shuffles: int = 50,
+    n_shuffles: int = 20,
     topology: bool = True,
     topology_points: int = 800,
     progress: bool = True,
@@ -94,12 +94,15 @@ def analyze(
     bar.update(1)
 
     t0, name = time.perf_counter(), stage()
-    topo, topo_units = None, None
-    if topology and pop.modules.k:
+    topo, topo_units, topo_of = None, None, None
+    if topology:
         from .analysis.topology import population_topology, spectral_embedding
 
-        biggest = int(np.argmax(pop.modules.sizes))
-        topo_units = np.flatnonzero(labels == biggest)
+        if pop.modules.k:
+            biggest = int(np.argmax(pop.modules.sizes))
+            topo_units, topo_of = np.flatnonzero(labels == biggest), f"module {biggest}"
+        else:  # no module: the whole population's topology (still informative: a place code)
+            topo_units, topo_of = np.arange(net.n_units), "all units (no module found)"
         if len(topo_units) >= 6:
             _, act = ro.flat
             topo = population_topology(act[:, topo_units], n_points=topology_points, rng=seed)

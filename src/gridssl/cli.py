@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="arena sides in metres, the first is the primary (default 2 3 4)",
     )
     a.add_argument("--bin-size", default="0.05", help="rate-map bin in metres (default 0.05)")
-    a.add_argument("--shuffles", type=int, default=50, help="time-shift null shuffles (50)")
+    a.add_argument("--shuffles", type=int, default=20, help="time-shift null shuffles (20)")
     a.add_argument("--seed", type=int, default=0, help="trajectory / null seed (default 0)")
     a.add_argument("--no-topology", action="store_true", help="skip persistent homology")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
