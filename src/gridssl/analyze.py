@@ -41,6 +41,7 @@ def analyze(
     n_shuffles: int = 20,
     topology: bool = True,
     topology_points: int = 800,
+    per_bin: tuple[float, float] = (60.0, 20.0),
     progress: bool = True,
 ) -> dict:
     """Analyse a run directory, checkpoint or "pretrained"; write ``out`` (default RUN/analysis)."""
@@ -72,7 +73,11 @@ def analyze(
         arena = Arena(size)
         # the primary arena gets dense sampling; the others are threshold-only checks
         ro = arena_rollout(
-            net, arena, bin_size=bin_size, seed=seed + k, per_bin=60.0 if k == 0 else 20.0
+            net,
+            arena,
+            bin_size=bin_size,
+            seed=seed + k,
+            per_bin=per_bin[0] if k == 0 else per_bin[1],
         )
         rollouts[size] = ro
         pops[size] = grid_population(
@@ -279,7 +284,7 @@ def analyze(
             "seed": seed,
             "n_shuffles": n_shuffles,
             "topology_points": topology_points,
-            "samples_per_bin": {"primary": 60, "others": 20},
+            "samples_per_bin": {"primary": per_bin[0], "others": per_bin[1]},
             "walk": "200 smooth wall-bounded walks from the origin, Rayleigh steps of mean "
             "0.08 m, heading noise 0.25 rad/step",
         },
