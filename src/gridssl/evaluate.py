@@ -41,20 +41,25 @@ def samples_for(arena: Arena, bin_size: float, per_bin: float = 100.0) -> int:
 def arena_rollout(
     net: SICNet,
     arena: Arena,
-    n_traj: int = 200,
+    n_traj: int | None = None,
     steps: int | None = None,
     bin_size: float = 0.05,
     seed: int = 0,
     per_bin: float = 100.0,
+    step_mean: float = 0.08,
+    path_sides: float = 4.0,
 ) -> ArenaRollout:
-    """Roll ``net`` out along ``n_traj`` smooth trajectories from the origin in ``arena``.
+    """Roll ``net`` out along smooth walks from the origin in ``arena``.
 
-    ``steps`` defaults to what gives about ``per_bin`` samples per ``bin_size`` bin on average
-    (100: sparser maps make the firing-field count, and so the grid-cell rule, noisy).
+    Each walk is ``steps`` long, by default ``path_sides`` arena sides of path at ``step_mean``
+    m/step (100 steps in a 2 m arena: long enough to reach every corner, short enough that errors
+    of path integration do not pile up); ``n_traj`` walks give about ``per_bin`` samples per
+    ``bin_size`` bin on average.
     """
-    steps = steps or max(50, samples_for(arena, bin_size, per_bin) // n_traj)
+    steps = steps or max(20, round(path_sides * arena.size / step_mean))
+    n_traj = n_traj or max(1, samples_for(arena, bin_size, per_bin) // steps)
     gen = torch.Generator().manual_seed(seed)
-    vel, pos = smooth_trajectories(n_traj, steps, arena, gen)
+    vel, pos = smooth_trajectories(n_traj, steps, arena, gen, step_mean=step_mean)
     states = net.rollout(vel)
     return ArenaRollout(arena, pos.numpy(), states.cpu().numpy())
 
