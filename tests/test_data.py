@@ -41,3 +41,14 @@ def test_smooth_trajectories_stay_in_arena_and_are_smooth():
     # covers the arena: most 20 cm cells visited
     cells = ((x.reshape(-1, 2) + 1) / 0.2).long().clamp(0, 9)
     assert len({(int(a), int(b)) for a, b in cells}) >= 90
+
+
+def test_disk_velocities_are_isotropic_and_bounded():
+    b = sic_batch(4, 4000, 0.15, "independent", torch.Generator().manual_seed(0), "disk")
+    v = b.velocities.reshape(-1, 2)
+    r = v.norm(dim=-1)
+    assert r.max() <= 0.15 + 1e-6
+    assert abs(float((r < 0.075).float().mean()) - 0.25) < 0.02  # uniform in area
+    ang = torch.atan2(v[:, 1], v[:, 0])
+    hist = torch.histc(ang, bins=8, min=-3.1416, max=3.1416) / len(ang)
+    assert (hist - 1 / 8).abs().max() < 0.02

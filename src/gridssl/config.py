@@ -37,6 +37,12 @@ class DataConfig:
     max_speed: float = _opt(
         0.15, gt=0, doc="each velocity component ~ U(-max, max), m/step [paper]"
     )
+    velocity_dist: str = _opt(
+        "square",
+        choices=("square", "disk"),
+        doc="square: each component U(-max, max) [paper]; disk: uniform in the disk of radius "
+        "max (isotropic, no preferred axes) [ours]",
+    )
     seq_len_final: int = _opt(
         0, ge=0, doc="curriculum: T grows linearly from seq_len to this (0: no curriculum) [ours]"
     )

@@ -34,19 +34,21 @@ def sic_batch(
     max_speed: float,
     mode: str = "permutation",
     generator: torch.Generator | None = None,
+    dist: str = "square",
 ) -> VelocityBatch:
     """Draw one SIC batch (SPEC.md section 2).
 
     permutation: one base sequence of T velocities, each component U(-max_speed, max_speed), and B
     random permutations of it (every trajectory ends at the same point). independent: B independent
-    sequences. identity: B copies of one sequence (no augmentation).
+    sequences. identity: B copies of one sequence (no augmentation). ``dist="disk"`` draws each
+    velocity uniformly in the disk of radius ``max_speed`` instead (isotropic).
     """
     B, T = batch_size, seq_len
     if mode == "independent":
-        distinct = (torch.rand(B * T, 2, generator=generator) * 2 - 1) * max_speed
+        distinct = draw_velocities(B * T, max_speed, dist, generator)
         index = torch.arange(B * T).view(B, T)
     elif mode in ("permutation", "identity"):
-        distinct = (torch.rand(T, 2, generator=generator) * 2 - 1) * max_speed
+        distinct = draw_velocities(T, max_speed, dist, generator)
         if mode == "permutation":
             index = torch.argsort(torch.rand(B, T, generator=generator), dim=1)
         else:
@@ -64,6 +66,15 @@ def seq_len_at(step: int, seq_len: int, seq_len_final: int, curriculum_steps: in
         return seq_len
     frac = min(1.0, step / curriculum_steps)
     return int(round(seq_len + (seq_len_final - seq_len) * frac))
+
+
+def draw_velocities(n: int, max_speed: float, dist: str, generator=None) -> torch.Tensor:
+    """n velocities (n, 2): uniform in the square [-max, max]^2, or uniform in the disk."""
+    if dist == "disk":
+        r = max_speed * torch.sqrt(torch.rand(n, generator=generator))
+        a = 2 * math.pi * torch.rand(n, generator=generator)
+        return torch.stack([r * torch.cos(a), r * torch.sin(a)], dim=-1)
+    return (torch.rand(n, 2, generator=generator) * 2 - 1) * max_speed
 
 
 @dataclass

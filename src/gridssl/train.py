@@ -179,7 +179,7 @@ def quick_eval(net: SICNet, cfg: Config, step: int) -> dict[str, float]:
     for _ in range(cfg.train.eval_batches):
         d = cfg.data
         T = seq_len_at(step, d.seq_len, d.seq_len_final, d.curriculum_steps)
-        b = sic_batch(d.batch_size, T, d.max_speed, d.mode, gen)
+        b = sic_batch(d.batch_size, T, d.max_speed, d.mode, gen, d.velocity_dist)
         states = net.rollout_batch(b.to(dev))
         pos.append(b.positions.reshape(-1, 2))
         act.append(states.reshape(-1, net.n_units).cpu())
@@ -300,7 +300,9 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         logs: dict[str, float] = {"seq_len": T}
         for _ in range(accum):
-            batch = sic_batch(d.batch_size, T, d.max_speed, d.mode, self.data_gen).to(self.device)
+            batch = sic_batch(
+                d.batch_size, T, d.max_speed, d.mode, self.data_gen, d.velocity_dist
+            ).to(self.device)
             states = self.net.rollout_batch(batch)  # (B, T, N)
             terms = sic_loss(
                 states, batch.positions, batch.velocities, self.net.g0(), c.loss, self.data_gen
