@@ -311,13 +311,16 @@ def headline(summary: dict, arenas) -> list[tuple[str, str]]:
         f"{first['grid_rule']}; score {gs['variant']} over Banino annuli (inner {gs['inner']}, "
         f"outer {gs['outer_radii'][0]:g}-{gs['outer_radii'][-1]:g} of the map size), "
         f"{gs['bin_size_m'] * 100:g} cm bins. Square-lattice units (G90): "
-        f"{100 * (first['square_fraction'] or 0):.0f}%.",
+        f"{100 * (first['square_fraction'] or 0):.0f}%; BNT score > 0.3 (multi-field): "
+        f"{100 * (first['bnt_fraction'] or 0):.0f}%.",
         f"Modules: {first['n_modules']} (distinct periods: {first['n_distinct_periods']}), "
         f"periods {first['module_periods_m']} m, orientations "
         f"{first['module_orientations_deg']} deg, sizes {first['module_sizes']}.",
         "Larger arenas (0.3 threshold, multi-field rule, no null): "
         + ", ".join(
-            f"{a} {100 * (v['grid_fraction'] or 0):.0f}%" for a, v in summary["arenas"].items()
+            f"{a}: min-max {100 * (v['grid_fraction'] or 0):.0f}%, BNT "
+            f"{100 * (v['bnt_fraction'] or 0):.0f}%, G90 {100 * (v['square_fraction'] or 0):.0f}%"
+            for a, v in summary["arenas"].items()
         )
         + ".",
     ]

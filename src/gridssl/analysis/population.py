@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .fields import FieldStats, firing_fields, is_grid_cell, spatial_information
-from .gridscore import GridScores, score_maps, square_scores
+from .gridscore import GridScores, bnt_grid_scores, score_maps, square_scores
 from .lattice import SACLattice, lattice_from_sac
 from .modules import ModuleResult, find_modules
 from .nulls import NullDistribution, time_shift_null
@@ -36,6 +36,7 @@ class GridPopulation:
     modules: ModuleResult
     info: np.ndarray  # (U,) Skaggs spatial information, bits per unit activity
     square: GridScores  # G90 = r90 - (r45 + r135) / 2, Banino annuli (square-lattice check)
+    bnt: GridScores  # BNT expanding-annulus score (inner radius = the central field's)
 
     def summary(self) -> dict:
         """JSON-ready numbers, each grid score with its variant and parameters."""
@@ -64,6 +65,10 @@ class GridPopulation:
                 (is_grid_cell(self.square, self.fields, 0.3) & ~self.is_grid).mean()
             ),
             "square_rule": "not a grid cell, G90 > 0.3, >= 3 firing fields, not place-like",
+            "bnt_fraction": _f(is_grid_cell(self.bnt, self.fields, 0.3).mean()),
+            "bnt_rule": "BNT expanding-annulus score > 0.3, >= 3 firing fields, not place-like "
+            "(its inner radius follows the central field, so it suits any arena size; Banino "
+            "annuli are fractions of the map size and in a 4 m arena start at 0.8 m)",
             "score_median": _f(np.nanmedian(self.scores.scores)),
             "n_modules": int(m.k),
             "n_distinct_periods": distinct_periods(m.periods),
@@ -107,7 +112,8 @@ def analyse_maps(
     modules = find_modules(lat.spacing, lat.orientation, valid=grid, rng=rng)
     info = spatial_information(rm.maps, rm.occupancy)
     square = square_scores(sacs)
-    return GridPopulation(rm, sacs, scores, ff, null, grid, lat, modules, info, square)
+    bnt = bnt_grid_scores(sacs)
+    return GridPopulation(rm, sacs, scores, ff, null, grid, lat, modules, info, square, bnt)
 
 
 def grid_population(
