@@ -89,3 +89,22 @@ def test_export_roundtrip(tiny_run, tmp_path):
     a, b = gridssl.load(tiny_run), gridssl.load(out)
     v = torch.full((2, 6, 2), 0.05)
     assert torch.allclose(a.rollout(v), b.rollout(v), atol=5e-3)  # fp16 weights
+
+
+def test_pretrained_ships_and_loads():
+    import torch
+
+    import gridssl
+
+    net = gridssl.load("pretrained")
+    assert net.config.model.n_units == net.n_units == 48
+    states = net.rollout(torch.full((3, 10, 2), 0.05))
+    assert states.shape == (3, 10, 48)
+    assert torch.allclose(states.norm(dim=-1), torch.ones(3, 10), atol=1e-3)
+
+
+@pytest.mark.slow
+def test_demo_analyses_the_shipped_model(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--quiet"]) == 0
+    assert (tmp_path / "demo" / "analysis" / "report.html").exists()
+    assert "grid fraction" in capsys.readouterr().out

@@ -49,7 +49,7 @@ def analyze(
 
     from .analysis import figures
     from .analysis.fourier import module_lattice
-    from .analysis.generalisation import separation, start_distance
+    from .analysis.generalisation import crop_correlation, separation, start_distance
     from .analysis.population import grid_population
     from .analysis.report import Figure, write_report
 
@@ -117,6 +117,14 @@ def analyze(
 
     t0, name = time.perf_counter(), stage()
     starts = {a: start_distance(*rollouts[a].flat, g0) for a in arenas}
+    # each unit's primary-arena map against the same region of its map in every larger arena
+    same_place = {
+        a: crop_correlation(
+            pop.maps.maps, pop.maps.box, pops[a].maps.maps, pops[a].maps.box, bin_size
+        )
+        for a in arenas[1:]
+        if a > primary
+    }
     big = arenas[-1]
     sep = separation(rollouts[big].positions, rollouts[big].states, np.random.default_rng(seed))
     timings[name] = time.perf_counter() - t0
@@ -268,6 +276,15 @@ def analyze(
                 "near_start_distance": round(starts[a].near_start, 4),
                 "min_far_distance": round(starts[a].min_far, 4),
                 "alias_fraction": round(starts[a].alias_fraction, 4),
+                **(
+                    {
+                        f"map_correlation_with_{primary:g}m_median": round(
+                            float(np.nanmedian(same_place[a])), 4
+                        )
+                    }
+                    if a in same_place
+                    else {}
+                ),
             }
             for a in arenas
         },
@@ -329,6 +346,15 @@ def headline(summary: dict, arenas) -> list[tuple[str, str]]:
         lines.append(
             f"Topology of {t['of']} ({t['units']} units): Betti {t['betti']} "
             f"({'a torus' if t['torus'] else 'not a torus'})."
+        )
+    gen = summary["generalisation"]
+    corr = {a: v[k] for a, v in gen.items() for k in v if k.startswith("map_correlation")}
+    if corr:
+        lines.append(
+            f"Same place, larger arena: each unit's {arenas[0]:g} m map against the same region "
+            "of its map in the larger arena, median correlation "
+            + ", ".join(f"{a} {c:.2f}" for a, c in corr.items())
+            + "."
         )
     p = summary["path_invariance"]
     lines.append(

@@ -57,3 +57,18 @@ def test_separation_path_invariant_code_vs_time_code():
     assert place.n_revisits > 100
     assert place.invariance_ratio < 0.2  # revisits coded alike
     assert timed.invariance_ratio > 0.5  # revisits at other times coded differently
+
+
+def test_crop_correlation_same_code_vs_other_code():
+    from gridssl.analysis.generalisation import crop_correlation
+    from gridssl.analysis.synthetic import bin_centres
+
+    small_xy, large_xy = bin_centres(40, 0.05), bin_centres(80, 0.05)
+    small = np.stack([hex_field(small_xy, 0.5, 10.0, (0.1 * u, 0.0)) for u in range(3)])
+    large = np.stack([hex_field(large_xy, 0.5, 10.0, (0.1 * u, 0.0)) for u in range(3)])
+    large[:, :5] = np.nan
+    r = crop_correlation(small, (-1, 1, -1, 1), large, (-2, 2, -2, 2), 0.05)
+    assert np.allclose(r, 1.0)
+    other = np.stack([hex_field(large_xy, 0.5, 40.0) for _ in range(3)])
+    r2 = crop_correlation(small, (-1, 1, -1, 1), other, (-2, 2, -2, 2), 0.05)
+    assert (np.abs(r2) < 0.5).all()

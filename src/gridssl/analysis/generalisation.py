@@ -136,3 +136,33 @@ def separation(
         temporal_bin_steps=temporal_bin,
     )
     return Separation(spatial, temporal, revisit, rand, revisit / rand, int(rev.sum()), params)
+
+
+def crop_correlation(
+    small: np.ndarray, small_box, large: np.ndarray, large_box, bin_size: float
+) -> np.ndarray:
+    """Per-unit Pearson correlation (U,) between rate maps in a small arena and the same region
+    of the maps in a larger arena (both with the same bin size, boxes in metres, NaN = unvisited).
+
+    A code that generalises keeps each unit's map where the arenas overlap: correlation near 1.
+    """
+    small, large = np.asarray(small, float), np.asarray(large, float)
+    x0 = int(round((small_box[0] - large_box[0]) / bin_size))
+    y0 = int(round((small_box[2] - large_box[2]) / bin_size))
+    ny, nx = small.shape[1:]
+    crop = large[:, y0 : y0 + ny, x0 : x0 + nx]
+    if crop.shape != small.shape:
+        raise ValueError(f"the small box {small_box} does not lie inside {large_box}")
+    ok = np.isfinite(small) & np.isfinite(crop)
+    n = ok.sum(axis=(1, 2))
+    a = np.where(ok, small, 0.0)
+    b = np.where(ok, crop, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma = a.sum(axis=(1, 2)) / n
+        mb = b.sum(axis=(1, 2)) / n
+        da = np.where(ok, a - ma[:, None, None], 0.0)
+        db = np.where(ok, b - mb[:, None, None], 0.0)
+        r = (da * db).sum(axis=(1, 2)) / np.sqrt(
+            (da**2).sum(axis=(1, 2)) * (db**2).sum(axis=(1, 2))
+        )
+    return r
