@@ -78,45 +78,17 @@ def test_curriculum_and_cosine_schedule(tmp_path):
     assert lrs == sorted(lrs, reverse=True) and abs(lrs[-1] - 1e-4) < 1e-9
 
 
+def _warm(out, src, *extra):
+    args = ["train", "--preset", "tiny", "--out", str(out), "--quiet", "--init-from", str(src)]
+    return main([*args, *extra])
+
+
 def test_init_from_copies_weights_only(tmp_path, capsys):
     src = _run(tmp_path, "src", "--steps", "10")
     out = tmp_path / "warm"
-    assert (
-        main(
-            [
-                "train",
-                "--preset",
-                "tiny",
-                "--out",
-                str(out),
-                "--steps",
-                "1",
-                "--quiet",
-                "--init-from",
-                str(src),
-                "--set",
-                "train.lr=1e-12",
-            ]
-        )
-        == 0
-    )
+    assert _warm(out, src, "--steps", "1", "--set", "train.lr=1e-12") == 0
     a, b = gridssl.load(src).state_dict(), gridssl.load(out).state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     bad = tmp_path / "bad"
-    assert (
-        main(
-            [
-                "train",
-                "--preset",
-                "tiny",
-                "--out",
-                str(bad),
-                "--init-from",
-                str(src),
-                "--set",
-                "model.n_units=8",
-            ]
-        )
-        == 2
-    )
+    assert _warm(bad, src, "--set", "model.n_units=8") == 2
     assert "does not fit" in capsys.readouterr().err and not bad.exists()
