@@ -107,4 +107,4 @@ def test_pretrained_ships_and_loads():
 def test_demo_analyses_the_shipped_model(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo"), "--quiet"]) == 0
     assert (tmp_path / "demo" / "analysis" / "report.html").exists()
-    assert "grid fraction" in capsys.readouterr().out
+    assert "Grid cells:" in capsys.readouterr().out

@@ -237,7 +237,7 @@ def _fmt(x) -> str:
 def cmd_demo(args) -> int:
     from importlib import resources
 
-    from .analyze import analyze
+    from .analyze import analyze, headline
     from .train import Trainer
 
     out = Path(args.out)
@@ -260,11 +260,8 @@ def cmd_demo(args) -> int:
         trainer.fit(progress=not args.quiet)
         model = run
     summary = analyze(model, out / "analysis", progress=not args.quiet)
-    primary = next(iter(summary["arenas"].values()))
-    print(
-        f"demo: grid fraction {primary['grid_fraction']} ({primary['grid_score']['variant']}), "
-        f"{primary['n_modules']} modules {primary['module_periods_m']} m"
-    )
+    for title, text in headline(summary, tuple(float(a.split()[0]) for a in summary["arenas"])):
+        print(f"demo: {title}: {text}")
     print(f"demo: report {summary['report']}")
     return 0
 
