@@ -28,7 +28,13 @@ def main() -> None:
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--every", type=int, default=1000)
-    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--steps", type=int, default=None, help="train.steps (the schedule's length)")
+    ap.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop measuring here (the schedule keeps the preset's length)",
+    )
     ap.add_argument("--shuffles", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--set", action="append", default=[])
@@ -53,9 +59,10 @@ def main() -> None:
         f"{'step':>6} {'train_s':>8} {'grid_frac':>9} {'>0.3':>6} {'modules':>7} "
         f"{'periods':>7}  module periods (m)"
     )
-    while trainer.step < cfg.train.steps:
+    last = min(cfg.train.steps, a.max_steps or cfg.train.steps)
+    while trainer.step < last:
         t0 = time.perf_counter()
-        trainer.fit(progress=False, until=trainer.step + a.every)
+        trainer.fit(progress=False, until=min(trainer.step + a.every, last))
         clock += time.perf_counter() - t0
         net = trainer.net.eval()
         ro = arena_rollout(net, arena, seed=0)
