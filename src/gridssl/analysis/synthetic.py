@@ -80,6 +80,10 @@ def modular_population(
 ):
     """Planted modules: hexagonal maps with shared period/orientation per module and random phases.
 
+    Phases are uniform on a ``spacing`` x ``spacing`` square, which covers the rhombic unit cell
+    about 1.15 times: not uniform on the unit cell (a phase-uniformity test may rightly reject
+    them with many units).
+
     Returns ``maps (U, n, n)``, ``labels (U,)`` and ``phases (U, 2)`` in metres.
     """
     rng = np.random.default_rng(rng)
