@@ -22,7 +22,8 @@ import torch
 
 from .data import Arena
 from .evaluate import arena_rollout
-from .train import atomic_write_text, load, read_metrics
+from .io import atomic_write_text
+from .train import load, read_metrics
 
 
 def default_out(path: str | Path) -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .data import Arena, smooth_trajectories
+from .io import atomic_write
 from .model import SICNet
 
 
@@ -82,11 +83,8 @@ def plot_rate_maps(maps: np.ndarray, scores: np.ndarray, box, path: Path, title:
         ax.set_title(f"#{u} {scores[u]:.2f}", fontsize=7)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=90))
     plt.close(fig)
-    tmp.replace(path)
 
 
 def evaluate_run(
@@ -94,7 +92,8 @@ def evaluate_run(
 ) -> dict:
     """Rate maps, grid cells and modules in one arena; writes RUN/eval/ (figure + JSON)."""
     from .analysis.population import grid_population
-    from .train import atomic_write_text, load
+    from .io import atomic_write_text
+    from .train import load
 
     net = load(run)
     arena = Arena(arena_size)

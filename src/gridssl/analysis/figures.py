@@ -19,12 +19,13 @@ Conventions:
 from __future__ import annotations
 
 import os
-import tempfile
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ..io import atomic_write
 
 Box = tuple[float, float, float, float]
 PathLike = str | os.PathLike
@@ -58,26 +59,7 @@ def _save(fig, path: PathLike) -> Path:
     The figure is not registered with pyplot, so nothing stays open: it is freed with its last
     reference when the calling function returns.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-        os.chmod(tmp, _default_mode())  # mkstemp makes 0600; give the usual umask permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _default_mode() -> int:
-    """0o666 masked by the process umask (the mode a plain ``open`` would give a new file)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
 
 
 def _cmap(name: str, bad: str = NAN_COLOUR):

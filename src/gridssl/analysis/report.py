@@ -12,7 +12,6 @@ import base64
 import html
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +19,8 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+
+from ..io import atomic_write_text
 
 _MIME = {
     ".png": "image/png",
@@ -221,16 +222,4 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     text = render_report(title, summary, figures, sections, base_dir=out)
     dest = out / "report.html"
-    fd, tmp = tempfile.mkstemp(prefix=".report.html.", suffix=".tmp", dir=out)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mask = os.umask(0o022)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; give the usual umask permissions
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return dest
+    return atomic_write_text(dest, text)
