@@ -110,3 +110,25 @@ def test_block_shuffle_null_grid_above_noise_inside():
     assert null.method == "block_shuffle" and null.scores.shape == (6, 13)
     assert real[-1] > null.pooled and real[-1] > null.per_unit[-1]
     assert np.mean(real[:-1] > null.pooled) <= 0.2
+
+
+def test_time_shift_rolls_each_unit_by_its_own_shift():
+    from gridssl.analysis.nulls import time_shift_null
+    from gridssl.analysis.ratemaps import rate_maps
+
+    rng = np.random.default_rng(0)
+    S, U = 500, 3
+    pos = rng.uniform(-1, 1, (S, 2))
+    act = rng.random((S, U))
+    box = (-1.0, 1.0, -1.0, 1.0)
+    seen = []
+
+    def capture(maps):
+        seen.append(maps)
+        return np.zeros(len(maps))
+
+    time_shift_null(pos, act, box, 0.25, 1, 50, np.random.default_rng(7), scorer=capture)
+    shift = np.random.default_rng(7).integers(50, S - 50 + 1, size=U)
+    rolled = np.stack([np.roll(act[:, u], shift[u]) for u in range(U)], axis=1)
+    expect = rate_maps(pos, rolled, box, 0.25).maps
+    assert np.allclose(seen[0], expect, atol=1e-6, equal_nan=True)
