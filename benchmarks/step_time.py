@@ -24,7 +24,7 @@ def one(preset: str, variant: str, reps: int, threads: int) -> dict:
     import torch
 
     from gridssl.config import load_config
-    from gridssl.data import sic_batch
+    from gridssl.data import draw_batch
     from gridssl.losses import _pair_block, capacity_loss, isometry_loss, sic_loss
     from gridssl.model import SICNet
     from gridssl.reference import rollout_naive
@@ -38,7 +38,7 @@ def one(preset: str, variant: str, reps: int, threads: int) -> dict:
     d, lc = cfg.data, cfg.loss
     times = []
     for _ in range(reps + 1):  # the first is a warm-up
-        b = sic_batch(d.batch_size, d.seq_len, d.max_speed, d.mode, gen)
+        b = draw_batch(d, 0, gen)
         t0 = time.perf_counter()
         if variant.startswith("ours"):
             states = net.rollout_batch(b)

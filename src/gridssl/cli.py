@@ -235,13 +235,11 @@ def _fmt(x) -> str:
 
 
 def cmd_demo(args) -> int:
-    from importlib import resources
-
     from .analyze import analyze, headline
-    from .train import Trainer
+    from .train import Trainer, pretrained_path
 
     out = Path(args.out)
-    shipped = Path(str(resources.files("gridssl").joinpath("pretrained", "model.pt")))
+    shipped = pretrained_path()
     if shipped.exists() and not args.retrain:
         print(f"demo: analysing the shipped checkpoint ({shipped.parent / 'MODEL_CARD.md'})")
         model = "pretrained"

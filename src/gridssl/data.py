@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import DataConfig
+
 
 @dataclass
 class VelocityBatch:
@@ -75,6 +77,12 @@ def draw_velocities(n: int, max_speed: float, dist: str, generator=None) -> torc
         a = 2 * math.pi * torch.rand(n, generator=generator)
         return torch.stack([r * torch.cos(a), r * torch.sin(a)], dim=-1)
     return (torch.rand(n, 2, generator=generator) * 2 - 1) * max_speed
+
+
+def draw_batch(d: DataConfig, step: int, generator: torch.Generator) -> VelocityBatch:
+    """The SIC batch the config ``d`` asks for at optimiser step ``step`` (curriculum on T)."""
+    T = seq_len_at(step, d.seq_len, d.seq_len_final, d.curriculum_steps)
+    return sic_batch(d.batch_size, T, d.max_speed, d.mode, generator, d.velocity_dist)
 
 
 @dataclass

@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from .data import Arena, smooth_trajectories
-from .io import atomic_write
 from .model import SICNet
 
 
@@ -65,32 +64,11 @@ def arena_rollout(
     return ArenaRollout(arena, pos.numpy(), states.cpu().numpy())
 
 
-def plot_rate_maps(maps: np.ndarray, scores: np.ndarray, box, path: Path, title: str, max_units=64):
-    """Rate maps sorted by score, each titled with its score (perceptual colormap)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    order = np.argsort(-np.nan_to_num(scores, nan=-9))[:max_units]
-    cols = 8
-    rows = int(np.ceil(len(order) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.75), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, u in zip(axes.flat, order):
-        ax.imshow(maps[u], origin="lower", extent=box, cmap="viridis", interpolation="nearest")
-        ax.set_title(f"#{u} {scores[u]:.2f}", fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=90))
-    plt.close(fig)
-
-
 def evaluate_run(
     run, arena_size: float = 2.0, seed: int = 0, bin_size: float = 0.05, n_shuffles: int = 50
 ) -> dict:
     """Rate maps, grid cells and modules in one arena; writes RUN/eval/ (figure + JSON)."""
+    from .analysis import figures
     from .analysis.population import grid_population
     from .io import atomic_write_text
     from .train import load
@@ -100,12 +78,18 @@ def evaluate_run(
     ro = arena_rollout(net, arena, bin_size=bin_size, seed=seed)
     pop = grid_population(*ro.flat, arena.box, bin_size, rng=seed, n_shuffles=n_shuffles)
     out = Path(run) / "eval" if Path(run).is_dir() else Path(run).parent / "eval"
-    title = (
-        f"{arena_size:g} m arena, {bin_size * 100:g} cm bins; grid score {pop.scores.variant} "
-        "(Banino annuli: inner 0.2, outer 0.4-1.0 of the map size)"
+    variant = (
+        f"{pop.scores.variant}, Banino annuli (inner 0.2, outer 0.4-1.0 of the map size), "
+        f"{bin_size * 100:g} cm bins, {arena_size:g} m arena"
     )
-    plot_rate_maps(
-        pop.maps.maps, pop.scores.scores, arena.box, out / f"ratemaps_{arena_size:g}m.png", title
+    figures.ratemaps_with_sacs(
+        pop.maps.maps,
+        pop.sacs,
+        pop.scores.scores,
+        arena.box,
+        out / f"ratemaps_{arena_size:g}m.png",
+        variant,
+        labels=pop.modules.labels,
     )
     summary = {"arena_m": arena_size, "trajectory_seed": seed, **pop.summary()}
     full = {

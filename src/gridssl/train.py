@@ -29,7 +29,7 @@ import yaml
 
 from . import __version__
 from .config import Config, ConfigError, config_from_dict
-from .data import seq_len_at, sic_batch
+from .data import draw_batch
 from .io import atomic_write, atomic_write_text
 from .losses import code_health, sic_loss
 from .model import SICNet
@@ -87,13 +87,18 @@ def build_model(cfg: Config) -> SICNet:
     return SICNet(cfg.model, torch.Generator().manual_seed(cfg.train.seed))
 
 
+def pretrained_path() -> Path:
+    """Where the checkpoint shipped with gridssl lies (it may be absent from a build)."""
+    from importlib import resources
+
+    return Path(str(resources.files("gridssl").joinpath("pretrained", "model.pt")))
+
+
 def load(path: str | Path = "pretrained", device: str = "cpu") -> SICNet:
     """A trained SICNet from a run directory (its latest checkpoint), a checkpoint file, or
     ``"pretrained"`` (the checkpoint shipped with gridssl). Returned in eval mode."""
-    from importlib import resources
-
     if str(path) == "pretrained":
-        path = Path(str(resources.files("gridssl").joinpath("pretrained", "model.pt")))
+        path = pretrained_path()
         if not path.exists():
             raise FileNotFoundError("no pretrained checkpoint is shipped with this gridssl build")
     path = Path(path)
@@ -149,9 +154,7 @@ def quick_eval(net: SICNet, cfg: Config, step: int) -> dict[str, float]:
     dev = next(net.parameters()).device
     pos, act = [], []
     for _ in range(cfg.train.eval_batches):
-        d = cfg.data
-        T = seq_len_at(step, d.seq_len, d.seq_len_final, d.curriculum_steps)
-        b = sic_batch(d.batch_size, T, d.max_speed, d.mode, gen, d.velocity_dist)
+        b = draw_batch(cfg.data, step, gen)
         states = net.rollout_batch(b.to(dev))
         pos.append(b.positions.reshape(-1, 2))
         act.append(states.reshape(-1, net.n_units).cpu())
@@ -267,14 +270,11 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """Draw grad_accum batches, roll out, backpropagate the SIC loss, clip and step."""
         c, accum = self.cfg, self.cfg.train.grad_accum
-        d = c.data
-        T = seq_len_at(self.step, d.seq_len, d.seq_len_final, d.curriculum_steps)
         self.opt.zero_grad(set_to_none=True)
-        logs: dict[str, float] = {"seq_len": T}
+        logs: dict[str, float] = {}
         for _ in range(accum):
-            batch = sic_batch(
-                d.batch_size, T, d.max_speed, d.mode, self.data_gen, d.velocity_dist
-            ).to(self.device)
+            batch = draw_batch(c.data, self.step, self.data_gen).to(self.device)
+            logs["seq_len"] = batch.index.shape[1]
             states = self.net.rollout_batch(batch)  # (B, T, N)
             terms = sic_loss(
                 states, batch.positions, batch.velocities, self.net.g0(), c.loss, self.data_gen
