@@ -303,8 +303,13 @@ def analyze(
             "n_shuffles": n_shuffles,
             "topology_points": topology_points,
             "samples_per_bin": {"primary": per_bin[0], "others": per_bin[1]},
-            "walk": "200 smooth wall-bounded walks from the origin, Rayleigh steps of mean "
-            "0.08 m, heading noise 0.25 rad/step",
+            "walks": {
+                f"{size:g} m": "{} smooth wall-bounded walks of {} steps from the origin".format(
+                    *ro.states.shape[:2]
+                )
+                for size, ro in rollouts.items()
+            },
+            "walk_steps": "Rayleigh steps of mean 0.08 m, heading noise 0.25 rad/step",
         },
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
