@@ -1,9 +1,11 @@
 """Step time of the `paper` and `cpu` presets: gridssl against a naive implementation.
 
     python benchmarks/step_time.py [--presets paper cpu] [--reps 3] [--threads 0]
+                                   [--variants ours ours-sampled ours-compiled naive]
 
 ours:  training rollout with the memory-light gathered mat-vec, exact pair losses in checkpointed
        row chunks (loss.chunk_size), plus the `sampled` pair estimator.
+ours-compiled: ours with the loss wrapped in torch.compile (inductor; the first batches compile).
 naive: per-step gather of W(v) for every trajectory (autograd keeps a (B, N, N) tensor per step),
        all M x M pairs at once.
 One forward + backward of one batch (an optimiser step is grad_accum of these). Each variant runs in
@@ -36,13 +38,15 @@ def one(preset: str, variant: str, reps: int, threads: int) -> dict:
     net = SICNet(cfg.model, torch.Generator().manual_seed(0))
     gen = torch.Generator().manual_seed(1)
     d, lc = cfg.data, cfg.loss
+    loss_fn = torch.compile(sic_loss) if variant == "ours-compiled" else sic_loss
+    warmup = 3 if variant == "ours-compiled" else 1
     times = []
-    for _ in range(reps + 1):  # the first is a warm-up
+    for _ in range(reps + warmup):
         b = draw_batch(d, 0, gen)
         t0 = time.perf_counter()
         if variant.startswith("ours"):
             states = net.rollout_batch(b)
-            loss = sic_loss(states, b.positions, b.velocities, net.g0(), lc, gen).total
+            loss = loss_fn(states, b.positions, b.velocities, net.g0(), lc, gen).total
         else:
             states = rollout_naive(net, b)
             G, X = states.reshape(-1, states.shape[-1]), b.positions.reshape(-1, 2)
@@ -62,7 +66,7 @@ def one(preset: str, variant: str, reps: int, threads: int) -> dict:
         "preset": preset,
         "variant": variant,
         "M": d.batch_size * d.seq_len,
-        "s_per_batch": sorted(times[1:])[len(times[1:]) // 2],
+        "s_per_batch": sorted(times[warmup:])[len(times[warmup:]) // 2],
         "peak_rss_mb": rss_mb,
         "grad_accum": cfg.train.grad_accum,
     }
@@ -73,6 +77,7 @@ def main() -> None:
     ap.add_argument("--presets", nargs="+", default=["paper", "cpu"])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--variants", nargs="+", default=["ours", "ours-sampled", "naive"])
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
@@ -80,7 +85,7 @@ def main() -> None:
         return
     rows = []
     for preset in a.presets:
-        for variant in ("ours", "ours-sampled", "naive"):
+        for variant in a.variants:
             cmd = [
                 sys.executable,
                 __file__,
