@@ -115,11 +115,12 @@ def main() -> None:
         if "error" in r:
             print(f"{r['preset']:<7} {r['variant']:<13} failed: {r['error']!r}")
             continue
-        ratio = naive.get(r["preset"], float("nan")) / r["s_per_batch"]
+        base = naive.get(r["preset"])
+        ratio = f"{base / r['s_per_batch']:>7.2f}x" if base else f"{'-':>8}"
         print(
             f"{r['preset']:<7} {r['variant']:<13} {r['M']:>6} {r['s_per_batch']:>8.3f} "
             f"{r['s_per_batch'] * r['grad_accum']:>10.3f} {r['peak_rss_mb']:>11.0f} "
-            f"{ratio:>7.2f}x"
+            f"{ratio}"
         )
 
 
