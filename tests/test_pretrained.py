@@ -1,13 +1,14 @@
 """The shipped checkpoint does what its model card (src/gridssl/pretrained/MODEL_CARD.md) says,
 measured the way the card measures it: ``gridssl.load("pretrained")``, ``model.rollout`` along
-smooth walks from the origin in a 2 m arena, the project's own grid analysis."""
+smooth walks from the origin in a 2 m arena (``gridssl.evaluate.arena_rollout``, the rollout
+``gridssl analyze`` uses), the project's own grid analysis."""
 
 import numpy as np
-import torch
 
 import gridssl
 from gridssl.analysis.population import grid_population
-from gridssl.data import Arena, smooth_trajectories
+from gridssl.data import Arena
+from gridssl.evaluate import arena_rollout
 
 # The card's claims for the 2 m arena: 5 cm bins, Sargolini min-max over Banino annuli (inner 0.2,
 # outer 0.4-1.0 of the map size), 20-shuffle time-shift null; 960 walks of 100 steps (60 samples
@@ -19,19 +20,9 @@ CLAIMED_PERIOD_M = 0.7375
 def test_pretrained_rollout_gives_the_claimed_grid_cells():
     net = gridssl.load("pretrained")
     arena = Arena(2.0)
-    gen = torch.Generator().manual_seed(0)
-    vel, pos = smooth_trajectories(960, 100, arena, gen, step_mean=0.08)
-    with torch.no_grad():
-        states = net.rollout(vel)  # (walks, steps, N)
-    assert states.shape == (960, 100, net.n_units)
-    pop = grid_population(
-        pos.reshape(-1, 2).numpy(),
-        states.reshape(-1, net.n_units).numpy(),
-        arena.box,
-        0.05,
-        rng=0,
-        n_shuffles=20,
-    )
+    ro = arena_rollout(net, arena, seed=0, per_bin=60)  # net.rollout along the smooth walks
+    assert ro.states.shape == (960, 100, net.n_units)
+    pop = grid_population(*ro.flat, arena.box, 0.05, rng=0, n_shuffles=20)
     s = pop.summary()
     assert s["grid_score"]["variant"] == "minmax"
     assert s["n_grid_cells"] == CLAIMED_GRID_CELLS
