@@ -3,8 +3,8 @@ import json
 import torch
 
 import gridssl
+from gridssl.checkpoint import checkpoints, read_metrics
 from gridssl.cli import main
-from gridssl.train import checkpoints, read_metrics
 
 
 def _run(tmp_path, name, *extra):

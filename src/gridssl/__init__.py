@@ -9,8 +9,8 @@ __version__ = "0.1.0"
 
 
 def load(path="pretrained", device="cpu"):
-    """A trained model from a run directory, a checkpoint file or "pretrained" (see train.load)."""
-    from .train import load as _load
+    """A trained model from a run directory, a checkpoint file or "pretrained" (checkpoint.load)."""
+    from .checkpoint import load as _load
 
     return _load(path, device)
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checkpoint import load, read_metrics
 from .data import Arena
 from .evaluate import arena_rollout
 from .io import atomic_write_text
-from .train import load, read_metrics
 
 
 def default_out(path: str | Path) -> Path:

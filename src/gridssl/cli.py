@@ -75,7 +75,7 @@ def cmd_train(args) -> int:
 def cmd_info(args) -> int:
     import yaml
 
-    from .train import checkpoints, read_metrics
+    from .checkpoint import checkpoints, read_metrics
 
     run = _existing(args.run, "run")
     if not (run / "config.yaml").exists():
@@ -236,7 +236,8 @@ def _fmt(x) -> str:
 
 def cmd_demo(args) -> int:
     from .analyze import analyze, headline
-    from .train import Trainer, pretrained_path
+    from .checkpoint import pretrained_path
+    from .train import Trainer
 
     out = Path(args.out)
     shipped = pretrained_path()
@@ -265,7 +266,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .train import export_model
+    from .checkpoint import export_model
 
     src = _existing(args.src, "checkpoint")
     path = export_model(src, args.out, half=not args.fp32)

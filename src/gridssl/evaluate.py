@@ -70,8 +70,8 @@ def evaluate_run(
     """Rate maps, grid cells and modules in one arena; writes RUN/eval/ (figure + JSON)."""
     from .analysis import figures
     from .analysis.population import grid_population
+    from .checkpoint import load
     from .io import atomic_write_text
-    from .train import load
 
     net = load(run)
     arena = Arena(arena_size)
