@@ -37,6 +37,20 @@ from .model import SICNet
 
 DATA_SEED_OFFSET = 1_000_003
 EVAL_SEED_OFFSET = 2_000_003
+EXIT_DIVERGED = 3  # the exit code of `gridssl train` when training diverges
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss, gradient or state at ``step`` (in ``term``).
+
+    Raised by :meth:`Trainer.fit`; the last good checkpoint is left in place, so the run can be
+    resumed (for example with a smaller learning rate). A sweep records such a trial as
+    ``diverged``.
+    """
+
+    def __init__(self, step: int, term: str):
+        super().__init__(f"training diverged at step {step}: {term} is not finite")
+        self.step, self.term = step, term
 
 
 # ----------------------------------------------------------------------------- files
