@@ -43,8 +43,16 @@ def test_analyze_writes_summary_figures_and_report(tiny_run, capsys):
     assert (
         set(s["generalisation"]) == {"1 m", "1.5 m"} and "invariance_ratio" in s["path_invariance"]
     )
+    v = s["velocity_generalisation"]
+    assert set(v) >= {"default", "slow", "fast", "noisy", "straight"}
+    assert all(-1 <= v[k]["map_correlation_median"] <= 1 for k in ("slow", "fast", "noisy"))
     html = (out / "report.html").read_text()
-    assert "Findings" in html and html.count("data:image/png;base64,") >= 6
+    assert html.count("data:image/png;base64,") >= 7
+    # the verdict first, the figures next, the raw numbers last and folded
+    claims, figs, raw = (html.index(x) for x in ("Claims of the paper", "Figure 1.", "<details>"))
+    assert claims < figs < raw
+    for claim in ("Grid cells", "Torus", "Other velocity statistics", "Path invariance"):
+        assert f'<th scope="row">{claim}</th>' in html
     assert "training" in " ".join(p.name for p in (out / "figures").iterdir())
 
 

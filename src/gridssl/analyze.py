@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import pipeline as P
 from .analysis import figures
-from .analysis.report import Figure, write_report
+from .analysis.report import Claim, Figure, write_report
 from .checkpoint import load, read_metrics
 from .config import AnalysisConfig
 from .io import atomic_write_text
@@ -423,8 +423,97 @@ def headline(summary: dict) -> list[tuple[str, str]]:
     return [("Findings", " ".join(lines))]
 
 
+def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
+    """Each of the paper's claims (SPEC.md section 1) with this network's number and verdict
+    (the verdict thresholds are ``cfg.verdict_*``)."""
+    primary = summary["primary_arena_m"]
+    first = summary["arenas"][P.arena_name(primary)]
+    gf, sq = first["grid_fraction"] or 0.0, first["square_fraction"] or 0.0
+    out = [
+        Claim(
+            "Grid cells",
+            "units with spatially periodic, grid-like firing",
+            f"{first['n_grid_cells']} of {first['n_units']} units ({100 * gf:.0f}%) in the "
+            f"{primary:g} m arena; median score {first['score_median']}",
+            gf >= cfg.verdict_grid_fraction,
+        ),
+        Claim(
+            "Several modules: periods and ratios",
+            "typically 3 modules, periods about 0.45, 0.75, 1.27 m (ratios about 1.7)",
+            f"{first['n_modules']} module(s), {first['n_distinct_periods']} distinct period(s): "
+            f"{first['module_periods_m']} m, ratios {first['module_period_ratios']}",
+            first["n_distinct_periods"] >= 2,
+        ),
+        Claim(
+            "Hexagonal, not square",
+            "hexagonal lattices (square or sheared only without the isometry loss)",
+            f"hexagonal grid cells {100 * gf:.0f}%, square-lattice units (G90) {100 * sq:.0f}%",
+            gf > sq,
+        ),
+    ]
+    t = summary.get("topology")
+    out.append(
+        Claim(
+            "Torus",
+            "one module's population activity on a torus, Betti (1, 2, 1)",
+            "not run" if t is None else f"Betti {t['betti']} of {t['of']} ({t['units']} units)",
+            None if t is None else bool(t["torus"]),
+        )
+    )
+    gen = summary["generalisation"]
+    corr = {a: v[k] for a, v in gen.items() for k in v if k.startswith("map_correlation")}
+    out.append(
+        Claim(
+            "Larger arenas (3 m, 4 m)",
+            "units stay periodic in 2, 3 and 4 m arenas; no aliasing to the start state",
+            "; ".join(
+                f"{a}: same-place map r {c:.2f}, grid (threshold rule) "
+                f"{100 * (summary['arenas'][a]['grid_fraction'] or 0):.0f}%, alias fraction "
+                f"{gen[a]['alias_fraction']}"
+                for a, c in corr.items()
+            )
+            or "no larger arena",
+            None if not corr else all(c >= cfg.verdict_map_correlation for c in corr.values()),
+        )
+    )
+    v = summary.get("velocity_generalisation")
+    tests = {
+        k: x for k, x in (v or {}).items() if isinstance(x, dict) and "map_correlation_median" in x
+    }
+    measured = "not run"
+    if tests:
+        measured = "; ".join(
+            f"{k}: grid {100 * (x['grid_fraction'] or 0):.0f}%, r {x['map_correlation_median']}"
+            for k, x in tests.items()
+        )
+        measured += f" (default walks: grid {100 * (v['default']['grid_fraction'] or 0):.0f}%)"
+    r_min = min((x["map_correlation_median"] or -1.0 for x in tests.values()), default=None)
+    out.append(
+        Claim(
+            "Other velocity statistics",
+            "the code holds along differently distributed trajectories",
+            measured,
+            None if r_min is None else r_min >= cfg.verdict_map_correlation,
+        )
+    )
+    p = summary["path_invariance"]
+    out.append(
+        Claim(
+            "Path invariance",
+            "the same place reached along different paths gives the same state",
+            f"revisit / random state distance {p['invariance_ratio']} ({p['n_revisits']} "
+            f"revisits, {p['arena_m']:g} m arena)",
+            p["invariance_ratio"] < cfg.verdict_invariance_ratio,
+        )
+    )
+    return out
+
+
 def write_analysis_report(out: Path, a: Analysis, summary: dict, figs: list[Figure]) -> Path:
-    return write_report(out, f"gridssl analysis: {a.model}", summary, figs, headline(summary))
+    """The report: the claims table first, then the figures, the key numbers folded last."""
+    return write_report(
+        out, f"gridssl analysis: {a.model}", summary, figs, claims=claims(summary, a.cfg)
+    )
 
 
 def _r(x) -> float | None:
