@@ -131,6 +131,10 @@ def cmd_info(args) -> int:
     return 0
 
 
+# Commands import what they run inside their function: `gridssl --help` and the refusal of bad
+# input answer without importing torch, matplotlib and the analysis (seconds).
+
+
 def _analysis_config(args, **direct):
     """The AnalysisConfig of ``eval`` / ``analyze``: defaults < --set analysis.KEY=VALUE < flags."""
     return load_analysis_config(
