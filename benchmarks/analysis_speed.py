@@ -134,7 +134,7 @@ def run_analyze(n_units: int = 128, arenas=(2.0, 3.0, 4.0)) -> dict:
     import torch
 
     from gridssl.analyze import analyze
-    from gridssl.config import load_config
+    from gridssl.config import AnalysisConfig, load_config
     from gridssl.model import SICNet
 
     cfg = load_config("paper", overrides=[f"model.n_units={n_units}"])
@@ -143,7 +143,8 @@ def run_analyze(n_units: int = 128, arenas=(2.0, 3.0, 4.0)) -> dict:
         ck = Path(tmp) / "model.pt"
         torch.save({"model": net.state_dict(), "config": cfg.to_dict()}, ck)
         t0 = time.perf_counter()
-        summary = analyze(ck, Path(tmp) / "analysis", arenas=arenas, progress=False)
+        acfg = AnalysisConfig(arenas=tuple(arenas))
+        summary = analyze(ck, Path(tmp) / "analysis", acfg, progress=False)
         total = time.perf_counter() - t0
     print(f"gridssl analyze: {n_units}-unit model, arenas {arenas} m, topology included")
     print(f"{'stage':<40}{'seconds':>10}")

@@ -3,9 +3,11 @@
     python benchmarks/time_to_grids.py [--preset cpu] [--seed 0] [--every 1000] [--out DIR]
                                        [--set KEY=VALUE ...] [--threads 0]
 
-Every ``--every`` steps training pauses (the clock too) and the network is rolled out along smooth
-trajectories from the origin in a 2 m arena (100 samples per 5 cm bin); a unit is a grid cell when
-its Sargolini min-max score over Banino annuli (inner 0.2, outer 0.4-1.0 of the map size) exceeds
+Every ``--every`` steps training pauses (the clock too) and the network is measured by the
+evaluation pipeline's rollout and population stages in its primary arena (``gridssl.pipeline``,
+one ``AnalysisConfig``: by default a 2 m arena, 60 walk samples per 5 cm bin, 20 shuffles;
+``--shuffles`` and ``--set analysis.KEY=VALUE`` change them); a unit is a grid cell when its
+Sargolini min-max score over Banino annuli (inner 0.2, outer 0.4-1.0 of the map size) exceeds
 0.3 and its own 95th percentile of a circular time-shift null, with at least 3 firing fields and
 not place-like. Modules: Gaussian mixture + BIC on (spacing, orientation); distinct periods: module
 periods at least 1.15x apart. Prints a row per evaluation and the time to each threshold (30%
@@ -35,24 +37,28 @@ def main() -> None:
         default=None,
         help="stop measuring here (the schedule keeps the preset's length)",
     )
-    ap.add_argument("--shuffles", type=int, default=20)
+    ap.add_argument("--shuffles", type=int, default=None, help="analysis.shuffles")
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument(
+        "--set", action="append", default=[], help="train or analysis KEY=VALUE (repeatable)"
+    )
     ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
     a = ap.parse_args()
 
-    from gridssl.analysis.population import grid_population
-    from gridssl.config import load_config
-    from gridssl.data import Arena
-    from gridssl.evaluate import arena_rollout
+    # after argparse: `--help` answers without importing torch's model code
+    from gridssl import pipeline
+    from gridssl.config import load_analysis_config, load_config
     from gridssl.train import Trainer
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    cfg = load_config(a.preset, overrides=a.set, train__seed=a.seed, train__steps=a.steps)
+    train_set = [x for x in a.set if not x.startswith("analysis.")]
+    acfg = load_analysis_config(
+        [x for x in a.set if x.startswith("analysis.")], shuffles=a.shuffles
+    )
+    cfg = load_config(a.preset, overrides=train_set, train__seed=a.seed, train__steps=a.steps)
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="time_to_grids_")) / "run"
     trainer = Trainer.create(cfg, out, "benchmarks/time_to_grids.py")
-    arena = Arena(2.0)
     rows, clock = [], 0.0
     print(f"preset {a.preset} seed {a.seed} threads {torch.get_num_threads()} run {out}")
     print(
@@ -65,14 +71,14 @@ def main() -> None:
         trainer.fit(progress=False, until=min(trainer.step + a.every, last))
         clock += time.perf_counter() - t0
         net = trainer.net.eval()
-        ro = arena_rollout(net, arena, seed=0)
-        pop = grid_population(*ro.flat, arena.box, 0.05, rng=0, n_shuffles=a.shuffles)
+        pops = pipeline.population(pipeline.rollout(net, acfg, acfg.arenas[:1]), acfg)
         trainer.net.train()
-        s = pop.summary()
+        s = pops.primary.summary()
         row = {"step": trainer.step, "train_s": round(clock, 1), **s}
         rows.append(row)
+        above = s[f"above_{acfg.threshold:g}"]
         print(
-            f"{row['step']:>6} {clock:>8.0f} {s['grid_fraction']:>9.3f} {s['above_0.3']:>6.2f} "
+            f"{row['step']:>6} {clock:>8.0f} {s['grid_fraction']:>9.3f} {above:>6.2f} "
             f"{s['n_modules']:>7} {s['n_distinct_periods']:>7}  {s['module_periods_m']}",
             flush=True,
         )

@@ -1,10 +1,13 @@
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from gridssl.analysis.synthetic import modular_population, place_map, stripe_map
+from gridssl.analyze import trial_metrics
 from gridssl.cli import main
+from gridssl.config import AnalysisConfig
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +29,8 @@ def test_analyze_writes_summary_figures_and_report(tiny_run, capsys):
         "1.5",
         "--shuffles",
         "2",
+        "--set",
+        "analysis.samples_per_bin_others=10",
         "--quiet",
     ]
     assert main(args) == 0
@@ -38,16 +43,92 @@ def test_analyze_writes_summary_figures_and_report(tiny_run, capsys):
     assert (
         set(s["generalisation"]) == {"1 m", "1.5 m"} and "invariance_ratio" in s["path_invariance"]
     )
+    v = s["velocity_generalisation"]
+    assert set(v) >= {"default", "slow", "fast", "noisy", "straight"}
+    assert all(-1 <= v[k]["map_correlation_median"] <= 1 for k in ("slow", "fast", "noisy"))
     html = (out / "report.html").read_text()
-    assert "Findings" in html and html.count("data:image/png;base64,") >= 6
+    assert html.count("data:image/png;base64,") >= 7
+    # the verdict first, the figures next, the raw numbers last and folded
+    claims, figs, raw = (html.index(x) for x in ("Claims of the paper", "Figure 1.", "<details>"))
+    assert claims < figs < raw
+    for claim in ("Grid cells", "Torus", "Other velocity statistics", "Path invariance"):
+        assert f'<th scope="row">{claim}</th>' in html
     assert "training" in " ".join(p.name for p in (out / "figures").iterdir())
 
 
 def test_eval_and_info(tiny_run, capsys):
-    assert main(["eval", str(tiny_run), "--arena", "1"]) == 0
+    assert main(["eval", str(tiny_run), "--arena", "1", "--shuffles", "3"]) == 0
     s = json.loads((tiny_run / "eval" / "eval_1m.json").read_text())
     assert len(s["scores"]) == 16 and s["grid_score"]["variant"] == "minmax"
+    assert s["settings"]["arenas"] == [1.0] and s["settings"]["shuffles"] == 3
+    assert "time_shift" in s["grid_rule"] and 0 <= s["invariance_ratio"]
     assert (tiny_run / "eval" / "ratemaps_1m.png").stat().st_size > 1000
+
+
+def test_trial_metrics_contract(tiny_run):
+    """The sweep's metrics: the documented keys and types, the primary arena's numbers."""
+    cfg = AnalysisConfig(arenas=(1.0, 1.5), shuffles=2, samples_per_bin=20)
+    m = trial_metrics(tiny_run, cfg)
+    assert set(m) == {
+        "grid_fraction",
+        "place_fraction",
+        "square_fraction",
+        "n_modules",
+        "module_periods_m",
+        "median_grid_score",
+        "invariance_ratio",
+    }
+    for k in ("grid_fraction", "place_fraction", "square_fraction"):
+        assert 0 <= m[k] <= 1
+    assert isinstance(m["n_modules"], int) and len(m["module_periods_m"]) == m["n_modules"]
+    assert all(isinstance(p, float) for p in m["module_periods_m"])
+    assert m["invariance_ratio"] > 0 and -2 <= m["median_grid_score"] <= 2
+    assert trial_metrics(tiny_run, cfg) == m  # seeded: the same numbers twice
+
+
+BAD_INPUT = [
+    (["eval", "RUN", "--arena", "-2"], "analysis.arenas = -2.0"),
+    (["eval", "RUN", "--arena", "two"], "analysis.arenas = 'two'"),
+    (["eval", "RUN", "--arena", "nan"], "analysis.arenas = 'nan'"),
+    (["eval", "RUN", "--bin-size", "0"], "analysis.bin_size = 0.0"),
+    (["eval", "RUN", "--shuffles", "-1"], "analysis.shuffles = -1"),
+    (["eval", "RUN", "--seed", "1.5"], "analysis.seed = '1.5'"),
+    (["eval", "RUN", "--set", "analysis.nope=1"], "unknown config key 'analysis.nope'"),
+    (["eval", "RUN", "--set", "bin_size=1"], "--set 'bin_size=1'"),
+    (["eval", "RUN", "--set", "analysis.threshold=inf"], "analysis.threshold = 'inf'"),
+    (["eval", "RUN", "--set", "analysis.topology=maybe"], "analysis.topology = 'maybe'"),
+    (["eval", "MISSING"], "does not exist"),
+    (["analyze", "RUN", "--arenas", "2", "-3"], "analysis.arenas = -3.0"),
+    (["analyze", "RUN", "--arenas", "2", "x"], "analysis.arenas = 'x'"),
+    (["analyze", "RUN", "--bin-size", "-0.05"], "analysis.bin_size = -0.05"),
+    (["analyze", "RUN", "--set", "analysis.arenas="], "analysis.arenas = ''"),
+    (["analyze", "RUN", "--set", "analysis.samples_per_bin=0"], "analysis.samples_per_bin"),
+    (["analyze", "RUN", "--set", "train.steps=5"], "--set 'train.steps=5'"),
+    (["analyze", "MISSING"], "does not exist"),
+]
+
+
+@pytest.mark.parametrize("argv, needle", BAD_INPUT)
+def test_bad_eval_and_analyze_input_is_refused(tiny_run, tmp_path, capsys, argv, needle):
+    """One line naming the bad value, exit code 2, nothing written."""
+    out = tmp_path / "out"
+    subs = {"RUN": str(tiny_run), "MISSING": str(tmp_path / "missing")}
+    argv = [subs.get(a, a) for a in argv] + ["--out", str(out)]
+    before = sorted(p.relative_to(tiny_run) for p in tiny_run.rglob("*"))
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
+    assert not out.exists() and not (tmp_path / "missing").exists()
+    assert sorted(p.relative_to(tiny_run) for p in tiny_run.rglob("*")) == before
+
+
+def test_analysis_config_is_listed_in_help(capsys):
+    for cmd in ("eval", "analyze"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        text = capsys.readouterr().out
+        for f in dataclasses.fields(AnalysisConfig):
+            assert f"analysis.{f.name} = " in text, (cmd, f.name)
 
 
 def test_score_recovers_planted_modules(tmp_path, capsys):

@@ -1,28 +1,33 @@
-"""``gridssl analyze``: everything the paper claims, measured on one trained network.
+"""``gridssl analyze`` and ``gridssl eval``: the evaluation pipeline (:mod:`gridssl.pipeline`)
+run on one trained network, then figures, ``summary.json`` and one self-contained report.
 
-    load -> roll out in 2, 3, 4 m arenas from the origin -> grid population per arena (rate maps,
-    grid scores, null, grid cells, lattice, modules) -> module Fourier lattice and phases ->
-    toroidal topology of the largest module -> generalisation and path invariance -> figures ->
-    summary.json + one self-contained report.html
+    analyze:        rollout -> population -> modules -> Fourier -> topology -> generalisation
+                    -> velocity generalisation -> figures -> summary -> report
+    eval:           the same on the primary arena, without topology   -> RUN/eval/
+    trial_metrics:  the same on the primary arena, no figures         -> a dict (sweeps)
 
-The first arena is the primary one: the shuffle null, modules, Fourier and topology are computed
-there; the other arenas report grid fractions with the fixed 0.3 threshold and the multi-field
-rule (no null, to keep the run short) plus their generalisation curves.
+Every setting is an :class:`~gridssl.config.AnalysisConfig`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from . import pipeline as P
+from .analysis import figures
+from .analysis.report import Claim, Figure, write_report
 from .checkpoint import load, read_metrics
-from .data import Arena
-from .evaluate import arena_rollout
+from .config import AnalysisConfig
 from .io import atomic_write_text
 
 
@@ -33,226 +38,280 @@ def default_out(path: str | Path) -> Path:
     return (p if p.is_dir() else p.parent.parent) / "analysis"
 
 
+@dataclass
+class Analysis:
+    """Every stage's result for one network (None: the stage was not run)."""
+
+    model: str
+    n_units: int
+    cfg: AnalysisConfig
+    rollouts: P.Rollouts
+    pops: P.Populations
+    modules: P.Modules
+    fourier: P.Fourier
+    topology: P.Topology | None
+    generalisation: P.Generalisation
+    velocity: P.VelocityGeneralisation | None
+    timings: dict[str, float]
+
+
+class _Clock:
+    """Times named stages and shows them on a progress bar (stderr)."""
+
+    def __init__(self, names: list[str], progress: bool):
+        self.bar = tqdm(
+            total=len(names),
+            disable=not progress,
+            file=sys.stderr,
+            unit="stage",
+            dynamic_ncols=True,
+        )
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        self.bar.set_description(name)
+        t0 = time.perf_counter()
+        yield
+        self.timings[name] = time.perf_counter() - t0
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_pipeline(
+    path: str | Path,
+    cfg: AnalysisConfig,
+    *,
+    arenas: tuple[float, ...] | None = None,
+    topology: bool | None = None,
+    velocity: bool | None = None,
+    clock: _Clock | None = None,
+) -> Analysis:
+    """Load a run directory, checkpoint or "pretrained" and run the measuring stages
+    (``arenas``, ``topology``, ``velocity`` default to the config's)."""
+    arenas = cfg.arenas if arenas is None else arenas
+    topology = cfg.topology if topology is None else topology
+    velocity = cfg.velocity_tests if velocity is None else velocity
+    clock = clock or _Clock([], progress=False)
+    net = load(path)
+    with clock.stage("rollout"):
+        ro = P.rollout(net, cfg, arenas)
+    with clock.stage("grid population"):
+        pops = P.population(ro, cfg)
+    with clock.stage("modules + Fourier"):
+        mods = P.modules(pops)
+        four = P.fourier(pops, mods, cfg)
+    topo = None
+    if topology:
+        with clock.stage("topology"):
+            topo = P.topology(ro, mods, cfg)
+    with clock.stage("generalisation"):
+        gen = P.generalisation(ro, pops, cfg)
+    vel = None
+    if velocity:
+        with clock.stage("other velocity statistics"):
+            vel = P.velocity_generalisation(net, pops, cfg)
+    return Analysis(
+        str(path), net.n_units, cfg, ro, pops, mods, four, topo, gen, vel, clock.timings
+    )
+
+
+# ----------------------------------------------------------------------------- commands
+
+
 def analyze(
     path: str | Path,
     out: str | Path | None = None,
-    arenas: tuple[float, ...] = (2.0, 3.0, 4.0),
-    bin_size: float = 0.05,
-    seed: int = 0,
-    n_shuffles: int = 20,
-    topology: bool = True,
-    topology_points: int = 800,
-    per_bin: tuple[float, float] = (60.0, 20.0),
+    cfg: AnalysisConfig | None = None,
     progress: bool = True,
 ) -> dict:
-    """Analyse a run directory, checkpoint or "pretrained"; write ``out`` (default RUN/analysis)."""
-    from tqdm import tqdm
-
-    from .analysis import figures
-    from .analysis.fourier import module_lattice
-    from .analysis.generalisation import crop_correlation, separation, start_distance
-    from .analysis.population import grid_population
-    from .analysis.report import Figure, write_report
-
+    """Analyse a run directory, checkpoint or "pretrained"; write ``out`` (default RUN/analysis):
+    summary.json, figures/ and report.html. Returns the summary (with ``report``: its path)."""
+    cfg = cfg or AnalysisConfig()
     out = Path(out) if out is not None else default_out(path)
-    stages = [f"rollout + grid population, {a:g} m" for a in arenas]
-    stages += ["Fourier + phases", "topology", "generalisation", "figures", "report"]
-    bar = tqdm(stages, disable=not progress, file=sys.stderr, unit="stage", dynamic_ncols=True)
-    timings: dict[str, float] = {}
-
-    def stage():
-        name = next(it)
-        bar.set_description(name)
-        return name
-
-    it = iter(stages)
-    net = load(path)
-    g0 = net.g0().detach().cpu().numpy()
-    rollouts, pops = {}, {}
-    for k, size in enumerate(arenas):
-        t0, name = time.perf_counter(), stage()
-        arena = Arena(size)
-        # the primary arena gets dense sampling; the others are threshold-only checks
-        ro = arena_rollout(
-            net,
-            arena,
-            bin_size=bin_size,
-            seed=seed + k,
-            per_bin=per_bin[0] if k == 0 else per_bin[1],
-        )
-        rollouts[size] = ro
-        pops[size] = grid_population(
-            *ro.flat, arena.box, bin_size, rng=seed + k, n_shuffles=n_shuffles if k == 0 else 0
-        )
-        timings[name] = time.perf_counter() - t0
-        bar.update(1)
-    primary = arenas[0]
-    pop, ro = pops[primary], rollouts[primary]
-    labels = pop.modules.labels
-
-    t0, name = time.perf_counter(), stage()
-    fourier = {}
-    for m in range(pop.modules.k):
-        units = np.flatnonzero(labels == m)
-        if len(units) >= 3:
-            fourier[m] = module_lattice(pop.maps.maps[units], bin_size)
-    timings[name] = time.perf_counter() - t0
-    bar.update(1)
-
-    t0, name = time.perf_counter(), stage()
-    topo, topo_units, topo_of = None, None, None
-    if topology:
-        from .analysis.topology import population_topology, spectral_embedding
-
-        if pop.modules.k:
-            biggest = int(np.argmax(pop.modules.sizes))
-            topo_units, topo_of = np.flatnonzero(labels == biggest), f"module {biggest}"
-        else:  # no module: the whole population's topology (still informative: a place code)
-            topo_units, topo_of = np.arange(net.n_units), "all units (no module found)"
-        if len(topo_units) >= 6:
-            _, act = ro.flat
-            topo = population_topology(act[:, topo_units], n_points=topology_points, rng=seed)
-            topo_embed = spectral_embedding(topo.embedding, 3, rng=seed)
-    timings[name] = time.perf_counter() - t0
-    bar.update(1)
-
-    t0, name = time.perf_counter(), stage()
-    starts = {a: start_distance(*rollouts[a].flat, g0) for a in arenas}
-    # each unit's primary-arena map against the same region of its map in every larger arena
-    same_place = {
-        a: crop_correlation(
-            pop.maps.maps, pop.maps.box, pops[a].maps.maps, pops[a].maps.box, bin_size
-        )
-        for a in arenas[1:]
-        if a > primary
-    }
-    big = arenas[-1]
-    sep = separation(rollouts[big].positions, rollouts[big].states, np.random.default_rng(seed))
-    timings[name] = time.perf_counter() - t0
-    bar.update(1)
-
-    # ---------------------------------------------------------------- figures
-    t0, name = time.perf_counter(), stage()
-    fig_dir = out / "figures"
-    fig_dir.mkdir(parents=True, exist_ok=True)
-    variant = (
-        f"min-max, Banino annuli (inner 0.2, outer 0.4-1.0 of map size), {bin_size * 100:g} cm bins"
-    )
-    figs: list = []
-
-    def add(title, path, caption):
-        figs.append(Figure(title, path, caption))
-
-    order = np.argsort(-np.nan_to_num(pop.scores.scores, nan=-9))
-    add(
-        "Rate maps and autocorrelograms",
-        figures.ratemaps_with_sacs(
-            pop.maps.maps,
-            pop.sacs,
-            pop.scores.scores,
-            pop.maps.box,
-            fig_dir / "ratemaps.png",
-            variant,
-            labels=labels,
-        ),
-        f"{primary:g} m arena, units sorted by grid score ({variant}); module label in titles.",
-    )
-    add(
-        "Grid scores against the shuffle null",
-        figures.score_histogram(
-            pop.scores.scores,
-            fig_dir / "scores.png",
-            variant,
-            null_p95=None if pop.null is None else pop.null.pooled,
-            null_scores=None if pop.null is None else pop.null.scores,
-        ),
-        "Circular time-shift null, pooled 95th percentile.",
-    )
-    add(
-        "Spacing by module",
-        figures.spacing_histogram(pop.lattice.spacing, labels, fig_dir / "spacing.png"),
-        "Spacing from the six SAC peaks nearest the centre; grey: not a grid cell / unassigned.",
-    )
-    add(
-        "Orientation by module",
-        figures.orientation_plot(pop.lattice.orientation, labels, fig_dir / "orientation.png"),
-        "Lattice-vector angle modulo 60 degrees.",
-    )
-    for m, fl in fourier.items():
-        add(
-            f"Module {m}: Fourier lattice",
-            figures.fourier_panel(
-                fl.power, fl.kx, fl.ky, fl.wavevectors, fig_dir / f"fourier_m{m}.png"
-            ),
-            f"Mean power of module {m}; spacing {fl.spacing:.3f} m, orientation "
-            f"{fl.orientation:.1f} deg.",
-        )
-        add(
-            f"Module {m}: phases",
-            figures.phase_panel(
-                fl.phase_cell[fl.usable],
-                fig_dir / f"phases_m{m}.png",
-                uniformity_p=fl.uniformity.p_value,
-            ),
-            f"Unit phases in the unit cell; uniformity p = {fl.uniformity.p_value:.3g}.",
-        )
-    if topo is not None:
-        add(
-            f"Topology: {topo_of}",
-            figures.torus_panel(
-                topo_embed,
-                topo.diagrams,
-                topo.betti,
-                fig_dir / "torus.png",
-                null_thresholds=topo.thresholds,
-            ),
-            f"{len(topo_units)} units; PCA to 6, landmarks, Rips persistence; Betti {topo.betti} "
-            "(bars longer than the rolled-activity null).",
-        )
-    show = [int(u) for u in order[:6]]
-    add(
-        "The same units in larger arenas",
-        figures.arena_maps(
-            {f"{a:g} m": pops[a].maps.maps for a in arenas},
-            {f"{a:g} m": pops[a].maps.box for a in arenas},
-            show,
-            fig_dir / "arenas.png",
-        ),
-        "Top-scoring units of the primary arena, driven from the origin in each arena.",
-    )
-    add(
-        "Distance from the start state",
-        figures.generalisation_panel(
-            {f"{a:g} m": starts[a].curve for a in arenas},
-            None,
-            fig_dir / "start_distance.png",
-        ),
-        "Neural distance |g(x) - g0| against distance from the start; shaded: training extent.",
-    )
-    add(
-        "Neural distance against spatial and temporal separation",
-        figures.separation_panel(sep.spatial, sep.temporal, None, fig_dir / "separation.png"),
-        f"Pairs within trajectories in the {big:g} m arena; revisit / random distance ratio "
-        f"{sep.invariance_ratio:.3f}.",
-    )
+    names = ["rollout", "grid population", "modules + Fourier", "generalisation"]
+    names += ["topology"] * cfg.topology + ["other velocity statistics"] * cfg.velocity_tests
+    clock = _Clock(names + ["figures", "report"], progress)
+    a = run_pipeline(path, cfg, clock=clock)
     run_dir = Path(path) if Path(path).is_dir() else None
-    metrics = read_metrics(run_dir) if run_dir is not None else []
-    if metrics:
-        add(
-            "Training curves",
-            figures.training_curves(metrics, fig_dir / "training.png"),
-            "Loss terms and the in-training grid fraction.",
-        )
-    timings[name] = time.perf_counter() - t0
-    bar.update(1)
+    with clock.stage("figures"):
+        figs = make_figures(a, out / "figures", read_metrics(run_dir) if run_dir else [])
+    with clock.stage("report"):
+        summary = summarise(a)
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
+        report = write_analysis_report(out, a, summary, figs)
+    clock.close()
+    summary["report"] = str(report)
+    return summary
 
-    # ---------------------------------------------------------------- summary + report
-    t0, name = time.perf_counter(), stage()
+
+def evaluate(
+    path: str | Path, cfg: AnalysisConfig | None = None, out: str | Path | None = None
+) -> dict:
+    """``gridssl eval``: the pipeline on the primary arena without topology; writes
+    ``eval_{A}m.json`` (with every unit's score) and ``ratemaps_{A}m.png`` to ``out`` (default
+    RUN/eval). Returns the summary (without the per-unit scores)."""
+    cfg = cfg or AnalysisConfig()
+    size = cfg.arenas[0]
+    a = run_pipeline(path, cfg, arenas=(size,), topology=False, velocity=False)
+    p = Path(path)
+    out = Path(out) if out is not None else (p / "eval" if p.is_dir() else p.parent / "eval")
+    pop = a.pops.primary
+    figures.population_ratemaps(
+        pop,
+        out / f"ratemaps_{size:g}m.png",
+        f"{P.score_label(pop.scores, cfg.bin_size)}, {size:g} m arena",
+    )
     summary = {
-        "model": str(path),
-        "n_units": net.n_units,
+        "arena_m": size,
+        "trajectory_seed": cfg.seed,
+        **pop.summary(),
+        "invariance_ratio": _r(a.generalisation.separation.invariance_ratio),
+    }
+    scores = [None if np.isnan(x) else round(float(x), 4) for x in pop.scores.scores]
+    full = {**summary, "scores": scores, "settings": dataclasses.asdict(cfg)}
+    atomic_write_text(out / f"eval_{size:g}m.json", json.dumps(full, indent=2))
+    return summary
+
+
+def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
+    """Evaluate a run directory's latest checkpoint with the one pipeline in the primary arena
+    (no topology, no figures). Keys: grid_fraction, place_fraction, square_fraction,
+    n_modules, module_periods_m (list of floats), median_grid_score, invariance_ratio.
+
+    Definitions (those of ``summary.json``): grid cells by the config's rule (threshold, its own
+    shuffle null, firing fields, not place-like); place_fraction: units with one compact field;
+    square_fraction: units that are not grid cells but whose square score G90 exceeds the
+    threshold with enough fields; invariance_ratio: revisit / random state distance along the
+    primary arena's walks. None where a number is undefined.
+    """
+    cfg = cfg or AnalysisConfig()
+    a = run_pipeline(run, cfg, arenas=cfg.arenas[:1], topology=False, velocity=False)
+    s = a.pops.primary.summary()
+    return {
+        "grid_fraction": s["grid_fraction"],
+        "place_fraction": s["place_like_fraction"],
+        "square_fraction": s["square_fraction"],
+        "n_modules": s["n_modules"],
+        "module_periods_m": [float(x) for x in s["module_periods_m"] if x is not None],
+        "median_grid_score": s["score_median"],
+        "invariance_ratio": _r(a.generalisation.separation.invariance_ratio),
+    }
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def make_figures(a: Analysis, fig_dir: Path, metrics: list[dict]) -> list[Figure]:
+    """Every figure of the report, with a short caption."""
+    cfg, pop = a.cfg, a.pops.primary
+    primary = a.rollouts.primary
+    label = P.score_label(pop.scores, cfg.bin_size)
+    figs = [
+        Figure(
+            "Rate maps and autocorrelograms",
+            figures.population_ratemaps(pop, fig_dir / "ratemaps.png", label),
+            f"{primary:g} m arena, units sorted by grid score ({label}); module in titles.",
+        ),
+        Figure(
+            "Grid scores against the shuffle null",
+            figures.population_scores(pop, fig_dir / "scores.png", label),
+            "Circular time-shift null, pooled 95th percentile.",
+        ),
+        Figure(
+            "Spacing by module",
+            figures.population_spacing(pop, fig_dir / "spacing.png"),
+            "Spacing from the six SAC peaks nearest the centre; grey: not a grid cell.",
+        ),
+        Figure(
+            "Orientation by module",
+            figures.population_orientation(pop, fig_dir / "orientation.png"),
+            "Lattice-vector angle modulo 60 degrees.",
+        ),
+    ]
+    for m, fl in a.fourier.by_module.items():
+        figs.append(
+            Figure(
+                f"Module {m}: Fourier lattice",
+                figures.module_fourier(fl, fig_dir / f"fourier_m{m}.png"),
+                f"Mean power of module {m}; spacing {fl.spacing:.3f} m, orientation "
+                f"{fl.orientation:.1f} deg.",
+            )
+        )
+        figs.append(
+            Figure(
+                f"Module {m}: phases",
+                figures.module_phases(fl, fig_dir / f"phases_m{m}.png"),
+                f"Unit phases in the unit cell; uniformity p = {fl.uniformity.p_value:.3g}.",
+            )
+        )
+    t = a.topology
+    if t is not None and t.result is not None:
+        figs.append(
+            Figure(
+                f"Topology: {t.of}",
+                figures.topology_torus(t, fig_dir / "torus.png"),
+                f"{len(t.units)} units; PCA to 6, landmarks, Rips persistence; Betti "
+                f"{t.result.betti} (bars longer than the rolled-activity null).",
+            )
+        )
+    order = np.argsort(-np.nan_to_num(pop.scores.scores, nan=-9))
+    g = a.generalisation
+    figs += [
+        Figure(
+            "The same units in larger arenas",
+            figures.arenas_same_units(a.pops, [int(u) for u in order[:6]], fig_dir / "arenas.png"),
+            "Top-scoring units of the primary arena, driven from the origin in each arena.",
+        ),
+        Figure(
+            "Distance from the start state",
+            figures.start_distances(g, fig_dir / "start_distance.png"),
+            "Neural distance |g(x) - g0| against distance from the start; shaded: training extent.",
+        ),
+        Figure(
+            "Neural distance against spatial and temporal separation",
+            figures.separations(g, fig_dir / "separation.png"),
+            f"Pairs within walks in the {g.separation_arena:g} m arena; revisit / random distance "
+            f"ratio {g.separation.invariance_ratio:.3f}.",
+        ),
+    ]
+    if a.velocity is not None:
+        figs.append(
+            Figure(
+                "Other velocity statistics",
+                figures.velocity_tests(a.velocity, order[:4], fig_dir / "velocity.png"),
+                f"The {primary:g} m arena driven by walks unlike the default ones: the top units' "
+                "maps, grid fraction and median same-place map correlation with the default walks.",
+            )
+        )
+    if metrics:
+        figs.append(
+            Figure(
+                "Training curves",
+                figures.training_curves(metrics, fig_dir / "training.png"),
+                "Loss terms and the in-training grid fraction.",
+            )
+        )
+    return figs
+
+
+# ----------------------------------------------------------------------------- summary
+
+
+def summarise(a: Analysis) -> dict:
+    """summary.json: every number with its rule and settings."""
+    cfg = a.cfg
+    arenas = list(a.rollouts.by_arena)
+    primary, g = arenas[0], a.generalisation
+    topo = a.topology.result if a.topology is not None else None
+    sep = g.separation
+    summary = {
+        "model": a.model,
+        "n_units": a.n_units,
         "primary_arena_m": primary,
-        "arenas": {f"{a:g} m": pops[a].summary() for a in arenas},
+        "arenas": {P.arena_name(s): p.summary() for s, p in a.pops.by_arena.items()},
         "fourier": {
             f"module {m}": {
                 "spacing_m": round(float(fl.spacing), 4),
@@ -261,114 +320,205 @@ def analyze(
                 "phase_uniformity_p": float(fl.uniformity.p_value),
                 "phases_uniform": bool(fl.uniformity.uniform),
             }
-            for m, fl in fourier.items()
+            for m, fl in a.fourier.by_module.items()
         },
         "topology": None
         if topo is None
         else {
-            "units": len(topo_units),
-            "of": topo_of,
+            "units": len(a.topology.units),
+            "of": a.topology.of,
             "betti": list(topo.betti),
             "null_thresholds": np.round(topo.thresholds, 4).tolist(),
             "torus": tuple(topo.betti[:3]) == (1, 2, 1),
         },
         "generalisation": {
-            f"{a:g} m": {
-                "near_start_distance": round(starts[a].near_start, 4),
-                "min_far_distance": round(starts[a].min_far, 4),
-                "alias_fraction": round(starts[a].alias_fraction, 4),
+            P.arena_name(s): {
+                "near_start_distance": round(st.near_start, 4),
+                "min_far_distance": round(st.min_far, 4),
+                "alias_fraction": round(st.alias_fraction, 4),
                 **(
                     {
                         f"map_correlation_with_{primary:g}m_median": round(
-                            float(np.nanmedian(same_place[a])), 4
+                            float(np.nanmedian(g.same_place[s])), 4
                         )
                     }
-                    if a in same_place
+                    if s in g.same_place
                     else {}
                 ),
             }
-            for a in arenas
+            for s, st in g.starts.items()
         },
         "path_invariance": {
-            "arena_m": big,
+            "arena_m": g.separation_arena,
             "revisit_distance": round(sep.revisit_distance, 4),
             "random_distance": round(sep.random_distance, 4),
             "invariance_ratio": round(sep.invariance_ratio, 4),
             "n_revisits": sep.n_revisits,
             **sep.params,
         },
+        "velocity_generalisation": None if a.velocity is None else _velocity_summary(a),
         "settings": {
-            "bin_size_m": bin_size,
-            "seed": seed,
-            "n_shuffles": n_shuffles,
-            "topology_points": topology_points,
-            "samples_per_bin": {"primary": per_bin[0], "others": per_bin[1]},
+            "bin_size_m": cfg.bin_size,
+            "seed": cfg.seed,
+            "n_shuffles": cfg.shuffles,
+            "topology_points": cfg.topology_points,
+            "samples_per_bin": {
+                "primary": cfg.samples_per_bin,
+                "others": cfg.samples_per_bin_others,
+            },
             "walks": {
-                f"{size:g} m": "{} smooth wall-bounded walks of {} steps from the origin".format(
+                P.arena_name(s): "{} smooth wall-bounded walks of {} steps from the origin".format(
                     *ro.states.shape[:2]
                 )
-                for size, ro in rollouts.items()
+                for s, ro in a.rollouts.by_arena.items()
             },
-            "walk_steps": "Rayleigh steps of mean 0.08 m, heading noise 0.25 rad/step",
+            "walk_steps": P.walk_description(cfg.step_mean, cfg.heading_noise),
+            "analysis_config": dataclasses.asdict(cfg),
         },
-        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+        "timings_s": {k: round(v, 2) for k, v in a.timings.items()},
     }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
-    report = write_report(
-        out, f"gridssl analysis: {path}", summary, figs, sections=headline(summary, arenas)
-    )
-    timings[name] = time.perf_counter() - t0
-    bar.update(1)
-    bar.close()
-    summary["report"] = str(report)
     return summary
 
 
-def headline(summary: dict, arenas) -> list[tuple[str, str]]:
+def _velocity_summary(a: Analysis) -> dict:
+    v = a.velocity
+    return {
+        "arena_m": a.cfg.arenas[0],
+        "rule": "grid fraction by the primary arena's rule (null included); map correlation: "
+        "each unit's map against its map under the default walks, median over units",
+        "default": {
+            "walks": P.walk_description(a.cfg.step_mean, a.cfg.heading_noise),
+            "grid_fraction": _r(v.default_grid_fraction),
+        },
+        **{
+            t.name: {
+                "walks": f"{t.description}: "
+                + P.walk_description(round(t.step_mean, 4), round(t.heading_noise, 4)),
+                "path_sides": t.path_sides,
+                "grid_fraction": _r(t.grid_fraction),
+                "map_correlation_median": _r(t.median_correlation),
+            }
+            for t in v.tests
+        },
+    }
+
+
+def headline(summary: dict) -> list[tuple[str, str]]:
     """The findings in a few sentences, every number with its rule."""
-    first = summary["arenas"][f"{arenas[0]:g} m"]
+    primary = summary["primary_arena_m"]
+    first = summary["arenas"][P.arena_name(primary)]
     gs = first["grid_score"]
     lines = [
         f"Grid cells: {first['n_grid_cells']} of {first['n_units']} units "
-        f"({100 * (first['grid_fraction'] or 0):.0f}%) in the {arenas[0]:g} m arena. Rule: "
+        f"({100 * (first['grid_fraction'] or 0):.0f}%) in the {primary:g} m arena. Rule: "
         f"{first['grid_rule']}; score {gs['variant']} over Banino annuli (inner {gs['inner']}, "
         f"outer {gs['outer_radii'][0]:g}-{gs['outer_radii'][-1]:g} of the map size), "
-        f"{gs['bin_size_m'] * 100:g} cm bins. Square-lattice units (G90): "
-        f"{100 * (first['square_fraction'] or 0):.0f}%; BNT score > 0.3 (multi-field): "
-        f"{100 * (first['bnt_fraction'] or 0):.0f}%.",
+        f"{gs['bin_size_m'] * 100:g} cm bins.",
         f"Modules: {first['n_modules']} (distinct periods: {first['n_distinct_periods']}), "
-        f"periods {first['module_periods_m']} m, orientations "
-        f"{first['module_orientations_deg']} deg, sizes {first['module_sizes']}.",
-        "Larger arenas (0.3 threshold, multi-field rule, no null): "
-        + ", ".join(
-            f"{a}: min-max {100 * (v['grid_fraction'] or 0):.0f}%, BNT "
-            f"{100 * (v['bnt_fraction'] or 0):.0f}%, G90 {100 * (v['square_fraction'] or 0):.0f}%"
-            for a, v in summary["arenas"].items()
-        )
-        + ".",
+        f"periods {first['module_periods_m']} m, sizes {first['module_sizes']}.",
     ]
     if summary.get("topology"):
         t = summary["topology"]
-        lines.append(
-            f"Topology of {t['of']} ({t['units']} units): Betti {t['betti']} "
-            f"({'a torus' if t['torus'] else 'not a torus'})."
+        lines.append(f"Topology of {t['of']}: Betti {t['betti']}.")
+    return [("Findings", " ".join(lines))]
+
+
+def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
+    """Each of the paper's claims (SPEC.md section 1) with this network's number and verdict
+    (the verdict thresholds are ``cfg.verdict_*``)."""
+    primary = summary["primary_arena_m"]
+    first = summary["arenas"][P.arena_name(primary)]
+    gf, sq = first["grid_fraction"] or 0.0, first["square_fraction"] or 0.0
+    out = [
+        Claim(
+            "Grid cells",
+            "units with spatially periodic, grid-like firing",
+            f"{first['n_grid_cells']} of {first['n_units']} units ({100 * gf:.0f}%) in the "
+            f"{primary:g} m arena; median score {first['score_median']}",
+            gf >= cfg.verdict_grid_fraction,
+        ),
+        Claim(
+            "Several modules: periods and ratios",
+            "typically 3 modules, periods about 0.45, 0.75, 1.27 m (ratios about 1.7)",
+            f"{first['n_modules']} module(s), {first['n_distinct_periods']} distinct period(s): "
+            f"{first['module_periods_m']} m, ratios {first['module_period_ratios']}",
+            first["n_distinct_periods"] >= 2,
+        ),
+        Claim(
+            "Hexagonal, not square",
+            "hexagonal lattices (square or sheared only without the isometry loss)",
+            f"hexagonal grid cells {100 * gf:.0f}%, square-lattice units (G90) {100 * sq:.0f}%",
+            gf > sq,
+        ),
+    ]
+    t = summary.get("topology")
+    out.append(
+        Claim(
+            "Torus",
+            "one module's population activity on a torus, Betti (1, 2, 1)",
+            "not run" if t is None else f"Betti {t['betti']} of {t['of']} ({t['units']} units)",
+            None if t is None else bool(t["torus"]),
         )
+    )
     gen = summary["generalisation"]
     corr = {a: v[k] for a, v in gen.items() for k in v if k.startswith("map_correlation")}
-    if corr:
-        lines.append(
-            f"Same place, larger arena: each unit's {arenas[0]:g} m map against the same region "
-            "of its map in the larger arena, median correlation "
-            + ", ".join(f"{a} {c:.2f}" for a, c in corr.items())
-            + "."
+    out.append(
+        Claim(
+            "Larger arenas (3 m, 4 m)",
+            "units stay periodic in 2, 3 and 4 m arenas; no aliasing to the start state",
+            "; ".join(
+                f"{a}: same-place map r {c:.2f}, grid (threshold rule) "
+                f"{100 * (summary['arenas'][a]['grid_fraction'] or 0):.0f}%, alias fraction "
+                f"{gen[a]['alias_fraction']}"
+                for a, c in corr.items()
+            )
+            or "no larger arena",
+            None if not corr else all(c >= cfg.verdict_map_correlation for c in corr.values()),
         )
-    p = summary["path_invariance"]
-    lines.append(
-        f"Path invariance: revisits of the same place (< {p['radius_m']} m, >= "
-        f"{p['min_lag_steps']} steps apart) are {p['invariance_ratio']:.2f} times as far "
-        "apart in state space as random pairs."
     )
-    return [("Findings", " ".join(lines))]
+    v = summary.get("velocity_generalisation")
+    tests = {
+        k: x for k, x in (v or {}).items() if isinstance(x, dict) and "map_correlation_median" in x
+    }
+    measured = "not run"
+    if tests:
+        measured = "; ".join(
+            f"{k}: grid {100 * (x['grid_fraction'] or 0):.0f}%, r {x['map_correlation_median']}"
+            for k, x in tests.items()
+        )
+        measured += f" (default walks: grid {100 * (v['default']['grid_fraction'] or 0):.0f}%)"
+    r_min = min((x["map_correlation_median"] or -1.0 for x in tests.values()), default=None)
+    out.append(
+        Claim(
+            "Other velocity statistics",
+            "the code holds along differently distributed trajectories",
+            measured,
+            None if r_min is None else r_min >= cfg.verdict_map_correlation,
+        )
+    )
+    p = summary["path_invariance"]
+    out.append(
+        Claim(
+            "Path invariance",
+            "the same place reached along different paths gives the same state",
+            f"revisit / random state distance {p['invariance_ratio']} ({p['n_revisits']} "
+            f"revisits, {p['arena_m']:g} m arena)",
+            p["invariance_ratio"] < cfg.verdict_invariance_ratio,
+        )
+    )
+    return out
+
+
+def write_analysis_report(out: Path, a: Analysis, summary: dict, figs: list[Figure]) -> Path:
+    """The report: the claims table first, then the figures, the key numbers folded last."""
+    return write_report(
+        out, f"gridssl analysis: {a.model}", summary, figs, claims=claims(summary, a.cfg)
+    )
+
+
+def _r(x) -> float | None:
+    x = float(x)
+    return None if not np.isfinite(x) else round(x, 4)
 
 
 def _jsonable(x):

@@ -12,7 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .config import ConfigError, describe, load_config, preset_names
+from .config import ConfigError, describe, load_analysis_config, load_config, preset_names
 
 EPILOG_TRAIN = """\
 examples:
@@ -26,6 +26,27 @@ A config is resolved as: defaults (the paper's values) < --preset < --config FIL
 
 config keys (KEY = default: meaning):
 """
+
+
+EPILOG_ANALYSIS = """\
+Settings are resolved as: defaults < --set analysis.KEY=VALUE < the flags above.
+
+analysis keys (KEY = default: meaning):
+"""
+
+
+def _analysis_options(p: argparse.ArgumentParser) -> None:
+    """The AnalysisConfig flags shared by eval and analyze."""
+    p.add_argument("--bin-size", help="rate-map bin in metres (analysis.bin_size)")
+    p.add_argument("--shuffles", help="time-shift null shuffles (analysis.shuffles)")
+    p.add_argument("--seed", help="walk / null / topology seed (analysis.seed)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one analysis key, e.g. --set analysis.samples_per_bin=100 (repeatable)",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -110,10 +131,28 @@ def cmd_info(args) -> int:
     return 0
 
 
-def cmd_eval(args) -> int:
-    from .evaluate import evaluate_run
+# Commands import what they run inside their function: `gridssl --help` and the refusal of bad
+# input answer without importing torch, matplotlib and the analysis (seconds).
 
-    summary = evaluate_run(args.run, arena_size=args.arena, seed=args.seed)
+
+def _analysis_config(args, **direct):
+    """The AnalysisConfig of ``eval`` / ``analyze``: defaults < --set analysis.KEY=VALUE < flags."""
+    return load_analysis_config(
+        args.set,
+        bin_size=args.bin_size,
+        shuffles=args.shuffles,
+        seed=args.seed,
+        **direct,
+    )
+
+
+def cmd_eval(args) -> int:
+    from .analyze import evaluate
+
+    cfg = _analysis_config(args, arenas=None if args.arena is None else [args.arena])
+    if args.run != "pretrained":
+        _existing(args.run, "run")
+    summary = evaluate(args.run, cfg, args.out)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -121,22 +160,13 @@ def cmd_eval(args) -> int:
 def cmd_analyze(args) -> int:
     from .analyze import analyze
 
+    cfg = _analysis_config(args, arenas=args.arenas, topology=False if args.no_topology else None)
     if args.path != "pretrained":
         _existing(args.path, "model")
-    arenas = tuple(_positive(a, "--arenas") for a in args.arenas)
-    summary = analyze(
-        args.path,
-        args.out,
-        arenas=arenas,
-        bin_size=_positive(args.bin_size, "--bin-size"),
-        seed=args.seed,
-        n_shuffles=args.shuffles,
-        topology=not args.no_topology,
-        progress=not args.quiet,
-    )
-    primary = summary["arenas"][f"{arenas[0]:g} m"]
+    summary = analyze(args.path, args.out, cfg, progress=not args.quiet)
+    primary = summary["arenas"][f"{cfg.arenas[0]:g} m"]
     print(
-        f"grid fraction {primary['grid_fraction']} in the {arenas[0]:g} m arena "
+        f"grid fraction {primary['grid_fraction']} in the {cfg.arenas[0]:g} m arena "
         f"({primary['grid_score']['variant']}), modules {primary['n_modules']} "
         f"periods {primary['module_periods_m']} m"
     )
@@ -259,7 +289,7 @@ def cmd_demo(args) -> int:
         trainer.fit(progress=not args.quiet)
         model = run
     summary = analyze(model, out / "analysis", progress=not args.quiet)
-    for title, text in headline(summary, tuple(float(a.split()[0]) for a in summary["arenas"])):
+    for title, text in headline(summary):
         print(f"demo: {title}: {text}")
     print(f"demo: report {summary['report']}")
     return 0
@@ -313,12 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "eval",
         help="rate maps and grid scores of a run in an open arena",
-        description="Roll the model out on smooth trajectories from the origin in a "
-        "square arena, build rate maps and score them; writes RUN/eval/.",
+        description="The evaluation pipeline on one arena, without topology: roll the model "
+        "out on smooth walks from the origin in a square arena, build rate maps, score them "
+        "against the shuffle null, find modules; writes RUN/eval/ (JSON and a figure).",
+        epilog=EPILOG_ANALYSIS + describe(("analysis",)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    e.add_argument("run", help="run directory or checkpoint")
-    e.add_argument("--arena", type=float, default=2.0, help="arena side in metres (default 2)")
-    e.add_argument("--seed", type=int, default=0, help="trajectory seed (default 0)")
+    e.add_argument("run", help="run directory, checkpoint file, or 'pretrained'")
+    e.add_argument("--arena", help="arena side in metres (default: the first of analysis.arenas)")
+    e.add_argument("--out", help="output folder (default RUN/eval)")
+    _analysis_options(e)
     e.set_defaults(func=cmd_eval)
 
     a = sub.add_parser(
@@ -326,23 +360,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="the full analysis of a trained network and an HTML report",
         description="Roll the network out in open arenas from the origin and measure everything: "
         "rate maps, grid scores with a shuffle null, spacing/orientation, modules, Fourier "
-        "lattice and phases, toroidal topology, generalisation and path invariance. Writes "
-        "summary.json, figures/ and report.html.",
+        "lattice and phases, toroidal topology, generalisation to larger arenas and other "
+        "velocity statistics, and path invariance. Writes summary.json, figures/ and a "
+        "report.html that opens with the paper's claims and this network's verdict.",
+        epilog=EPILOG_ANALYSIS + describe(("analysis",)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     a.add_argument("path", help="run directory, checkpoint file, or 'pretrained'")
     a.add_argument("--out", help="output folder (default RUN/analysis)")
     a.add_argument(
         "--arenas",
         nargs="+",
-        default=["2", "3", "4"],
         metavar="M",
-        help="arena sides in metres, the first is the primary (default 2 3 4)",
+        help="arena sides in metres, the first is the primary (analysis.arenas)",
     )
-    a.add_argument("--bin-size", default="0.05", help="rate-map bin in metres (default 0.05)")
-    a.add_argument("--shuffles", type=int, default=20, help="time-shift null shuffles (20)")
-    a.add_argument("--seed", type=int, default=0, help="trajectory / null seed (default 0)")
     a.add_argument("--no-topology", action="store_true", help="skip persistent homology")
     a.add_argument("--quiet", action="store_true", help="no progress bar")
+    _analysis_options(a)
     a.set_defaults(func=cmd_analyze)
 
     sc = sub.add_parser(

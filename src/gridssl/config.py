@@ -1,4 +1,6 @@
-"""Typed, validated configuration: data.*, model.*, loss.*, train.*.
+"""Typed, validated configuration: data.*, model.*, loss.*, train.* (training) and analysis.*
+(:class:`AnalysisConfig`, every evaluation: ``gridssl eval``, ``gridssl analyze``, in-training
+evaluation, sweeps, benchmarks).
 
 The dataclass defaults are the paper's values (SPEC.md); presets (``gridssl/presets/*.yaml``) are
 data that override them. Every setting the paper leaves open is a named field here, with its
@@ -22,9 +24,20 @@ class ConfigError(ValueError):
     """A configuration value, key, preset or file that is not allowed (one-line message)."""
 
 
+# The analysis constants, defined once: every default below and in gridssl.analysis refers here.
+BIN_SIZE_M = 0.05  # rate-map bin side, m
+GRID_THRESHOLD = 0.3  # grid score a grid cell must exceed (Sargolini min-max, Banino annuli)
+MIN_FIELDS = 3  # firing fields a grid cell must have (one compact field is place-like)
+
+
 def _opt(default, *, doc: str, gt=None, ge=None, le=None, choices=None):
-    """A config field with its constraints and documentation stored as metadata."""
+    """A config field with its constraints and documentation stored as metadata.
+
+    A tuple default is a list setting: its constraints hold for every element.
+    """
     meta = {"doc": doc, "gt": gt, "ge": ge, "le": le, "choices": choices}
+    if isinstance(default, tuple):
+        return field(default_factory=lambda: default, metadata=meta)
     return field(default=default, metadata=meta)
 
 
@@ -143,10 +156,62 @@ class TrainConfig:
     keep_ckpts: int = _opt(3, gt=0, doc="checkpoints kept (the last K)")
     eval_every: int = _opt(0, ge=0, doc="steps between in-training grid evaluations (0: never)")
     eval_batches: int = _opt(8, gt=0, doc="training-distribution batches per evaluation")
-    eval_bin_size: float = _opt(0.05, gt=0, doc="rate-map bin for in-training evaluation, m")
+    eval_bin_size: float = _opt(BIN_SIZE_M, gt=0, doc="rate-map bin for in-training evaluation, m")
     eval_box: float = _opt(
         2.0, gt=0, doc="side of the square (centred on 0) binned in evaluation, m"
     )
+
+
+@dataclass
+class AnalysisConfig:
+    """How a trained network is measured: ``gridssl eval``, ``gridssl analyze``, the in-training
+    evaluation's grid-cell rule, sweeps and benchmarks (ANALYSIS.md). Keys: ``analysis.NAME``."""
+
+    arenas: tuple[float, ...] = _opt(
+        (2.0, 3.0, 4.0), gt=0, doc="square arena sides, m; the first is the primary arena"
+    )
+    bin_size: float = _opt(BIN_SIZE_M, gt=0, doc="rate-map bin side, m")
+    samples_per_bin: float = _opt(60.0, gt=0, doc="primary arena: walk samples per bin (mean)")
+    samples_per_bin_others: float = _opt(
+        20.0, gt=0, doc="larger arenas and other walk statistics: samples per bin (mean)"
+    )
+    shuffles: int = _opt(
+        20, ge=0, doc="circular time-shift null shuffles per unit (0: the threshold alone)"
+    )
+    threshold: float = _opt(
+        GRID_THRESHOLD,
+        ge=-2,
+        le=2,
+        doc="grid cell: min-max score (Banino annuli) above this and the null",
+    )
+    min_fields: int = _opt(MIN_FIELDS, ge=1, doc="grid cell: at least this many firing fields")
+    step_mean: float = _opt(0.08, gt=0, doc="walks: Rayleigh step length mean, m/step")
+    heading_noise: float = _opt(0.25, ge=0, doc="walks: heading turn s.d., rad/step")
+    path_sides: float = _opt(4.0, gt=0, doc="walks: path length, in arena sides")
+    topology: bool = _opt(True, doc="persistent homology of the largest module (analyze)")
+    topology_points: int = _opt(800, ge=10, doc="landmark points of the persistent homology")
+    velocity_tests: bool = _opt(
+        True, doc="analyze: also drive the network with walks of other velocity statistics"
+    )
+    slow_factor: float = _opt(0.5, gt=0, doc="velocity test 'slow': step mean x this")
+    fast_factor: float = _opt(1.5, gt=0, doc="velocity test 'fast': step mean x this")
+    noise_factor: float = _opt(2.0, gt=0, doc="velocity test 'noisy': heading noise x this")
+    straight_noise_factor: float = _opt(
+        0.1, ge=0, doc="velocity test 'straight': heading noise x this (long straight runs)"
+    )
+    straight_path_factor: float = _opt(
+        2.0, gt=0, doc="velocity test 'straight': path length x this"
+    )
+    verdict_grid_fraction: float = _opt(
+        0.3, ge=0, le=1, doc="report verdict: grid cells reproduced at this grid fraction"
+    )
+    verdict_map_correlation: float = _opt(
+        0.5, ge=-1, le=1, doc="report verdict: a code generalises at this median map correlation"
+    )
+    verdict_invariance_ratio: float = _opt(
+        0.5, gt=0, doc="report verdict: path invariant below this revisit / random distance"
+    )
+    seed: int = _opt(0, ge=0, doc="seed of the walks, the null and the topology")
 
 
 @dataclass
@@ -227,6 +292,25 @@ def _field_map(section: str) -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(_SECTION_CLASSES[section])}
 
 
+_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "tuple[float, ...]": tuple}
+
+
+def _coerce_field(key: str, value: Any, f: dataclasses.Field) -> Any:
+    """``_coerce`` for one field; a list setting takes a list or a "2,3,4" / "2 3 4" string."""
+    typ = _TYPES[str(f.type)]
+    if typ is not tuple:
+        return _coerce(key, value, typ)
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ConfigError(f"{key} = {value!r} is not allowed: expected a non-empty list of numbers")
+    return tuple(_coerce(key, v, float) for v in items)
+
+
+def _check_field(key: str, value: Any, meta: dict) -> None:
+    for v in value if isinstance(value, tuple) else (value,):
+        _check(key, v, meta)
+
+
 def _apply(raw: dict[str, dict[str, Any]], key: str, value: Any) -> None:
     """Set ``section.name = value`` in a nested dict after checking the key exists."""
     section, _, name = key.partition(".")
@@ -258,12 +342,10 @@ def build(raw: dict[str, dict[str, Any]]) -> Config:
     for section, cls in _SECTION_CLASSES.items():
         kwargs = {}
         for name, value in raw.get(section, {}).items():
-            f = _field_map(section)[name]
-            typ = {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
-            kwargs[name] = _coerce(f"{section}.{name}", value, typ)
+            kwargs[name] = _coerce_field(f"{section}.{name}", value, _field_map(section)[name])
         obj = cls(**kwargs)
         for f in dataclasses.fields(cls):
-            _check(f"{section}.{f.name}", getattr(obj, f.name), f.metadata)
+            _check_field(f"{section}.{f.name}", getattr(obj, f.name), f.metadata)
         sections[section] = obj
     return Config(**sections)
 
@@ -332,10 +414,52 @@ def config_from_dict(d: dict) -> Config:
     return build(raw)
 
 
-def describe() -> str:
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+def describe(sections: tuple[str, ...] = tuple(_SECTION_CLASSES)) -> str:
     """Every key with its default and documentation (for ``--help`` and the README)."""
     lines = []
-    for section, cls in _SECTION_CLASSES.items():
-        for f in dataclasses.fields(cls):
-            lines.append(f"  {section}.{f.name} = {f.default!r}: {f.metadata['doc']}")
+    for section in sections:
+        for f in dataclasses.fields(_ALL_SECTIONS[section]):
+            lines.append(f"  {section}.{f.name} = {_default(f)!r}: {f.metadata['doc']}")
     return "\n".join(lines)
+
+
+_ALL_SECTIONS = {**_SECTION_CLASSES, "analysis": AnalysisConfig}
+
+
+def load_analysis_config(overrides: list[str] | None = None, **direct: Any) -> AnalysisConfig:
+    """Resolve an AnalysisConfig: defaults < ``analysis.KEY=VALUE`` overrides < ``direct``
+    (field names, e.g. ``bin_size=0.1``; None values are skipped). Bad values raise ConfigError."""
+    fields = {f.name: f for f in dataclasses.fields(AnalysisConfig)}
+    raw: dict[str, Any] = {}
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        section, _, name = key.strip().partition(".")
+        if not sep or section != "analysis" or not name:
+            raise ConfigError(
+                f"--set {item!r} is not allowed: expected analysis.KEY=VALUE, e.g. "
+                "analysis.bin_size=0.1"
+            )
+        raw[name] = value.strip()
+    raw.update({k: v for k, v in direct.items() if v is not None})
+    kwargs = {}
+    for name, value in raw.items():
+        if name not in fields:
+            raise ConfigError(
+                f"unknown config key 'analysis.{name}': analysis.* has {sorted(fields)}"
+            )
+        kwargs[name] = _coerce_field(f"analysis.{name}", value, fields[name])
+    cfg = AnalysisConfig(**kwargs)
+    for f in fields.values():
+        _check_field(f"analysis.{f.name}", getattr(cfg, f.name), f.metadata)
+    return cfg
+
+
+def analysis_config_from_dict(d: dict) -> AnalysisConfig:
+    """Rebuild an AnalysisConfig saved with ``dataclasses.asdict`` (validated)."""
+    if not isinstance(d, dict):
+        raise ConfigError("saved analysis config: expected a mapping of key: value")
+    return load_analysis_config(**d)

@@ -28,8 +28,9 @@ import torch
 import yaml
 
 from . import __version__
+from .analysis.summary import grid_summary
 from .checkpoint import atomic_torch_save, checkpoints, load, read_metrics
-from .config import Config, ConfigError, config_from_dict
+from .config import AnalysisConfig, Config, ConfigError, config_from_dict
 from .data import draw_batch
 from .io import atomic_write_text
 from .losses import code_health, sic_loss
@@ -90,15 +91,17 @@ def build_model(cfg: Config) -> SICNet:
 
 
 @torch.no_grad()
-def quick_eval(net: SICNet, cfg: Config, step: int) -> dict[str, float]:
+def quick_eval(
+    net: SICNet, cfg: Config, step: int, analysis: AnalysisConfig | None = None
+) -> dict[str, float]:
     """Rate maps from fresh training-distribution batches and a grid-score summary.
 
     Scores: Sargolini min-max over Banino annuli (inner 0.2, outer 0.4..1.0 of the map size) on
-    ``eval_bin_size`` bins of a ``eval_box`` m square centred on the origin; a unit counts as a grid
-    cell when it scores > 0.3 and has at least 3 firing fields (a single field is place-like).
+    ``train.eval_bin_size`` bins of a ``train.eval_box`` m square centred on the origin; a unit
+    counts as a grid cell by the rule of ``analysis`` (default ``AnalysisConfig()``: it scores
+    > 0.3 and has at least 3 firing fields; no null, to stay fast).
     """
-    from .analysis.summary import grid_summary
-
+    a = analysis or AnalysisConfig()
     gen = torch.Generator().manual_seed(cfg.train.seed * EVAL_SEED_OFFSET + step)
     dev = next(net.parameters()).device
     pos, act = [], []
@@ -108,9 +111,9 @@ def quick_eval(net: SICNet, cfg: Config, step: int) -> dict[str, float]:
         pos.append(b.positions.reshape(-1, 2))
         act.append(states.reshape(-1, net.n_units).cpu())
     h = cfg.train.eval_box / 2
-    return grid_summary(
-        torch.cat(pos).numpy(), torch.cat(act).numpy(), (-h, h, -h, h), cfg.train.eval_bin_size
-    )
+    box = (-h, h, -h, h)
+    pos_, act_ = torch.cat(pos).numpy(), torch.cat(act).numpy()
+    return grid_summary(pos_, act_, box, cfg.train.eval_bin_size, a.threshold, a.min_fields)
 
 
 # ----------------------------------------------------------------------------- the run

@@ -199,7 +199,7 @@ def test_no_pyplot_state_left(tmp_path, population):
     """The figures never use pyplot, so no figure stays open in its global registry."""
     import inspect
 
-    src = inspect.getsource(F)
+    src = "".join(inspect.getsource(m) for m in (F, *vars(F).values()) if inspect.ismodule(m))
     assert "import matplotlib.pyplot" not in src and "from matplotlib import pyplot" not in src
     maps, sacs, scores, _, _ = population
     before = None

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from gridssl.analysis.lattice import circular_mean_mod
 from gridssl.analysis.modules import (
     circular_diff_deg,
-    circular_mean_deg,
     circular_std_deg,
     find_modules,
 )
@@ -31,9 +31,9 @@ def agreement(labels, truth):
 
 
 def test_circular_helpers():
-    m = circular_mean_deg(np.array([59.0, 1.0]))
+    m = float(circular_mean_mod(np.array([59.0, 1.0]), 60.0))
     assert 0 <= m < 60 and circular_diff_deg(m, 0.0) < 1e-9
-    assert circular_mean_deg(np.array([10.0, 20.0])) == pytest.approx(15.0)
+    assert circular_mean_mod(np.array([10.0, 20.0]), 60.0) == pytest.approx(15.0)
     assert circular_diff_deg(59.0, 1.0) == pytest.approx(2.0)
     assert circular_std_deg(np.full(5, 17.0)) == pytest.approx(0.0, abs=1e-6)
 

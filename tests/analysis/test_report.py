@@ -14,7 +14,13 @@ import pytest
 
 from gridssl.analysis import figures as F
 from gridssl.analysis import synthetic as syn
-from gridssl.analysis.report import Figure, flatten_summary, format_value, write_report
+from gridssl.analysis.report import (
+    Claim,
+    Figure,
+    flatten_summary,
+    format_value,
+    write_report,
+)
 
 SUMMARY = {
     "run": "seed0 <baseline> & co",
@@ -116,14 +122,13 @@ def _browser() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_renders_in_headless_chromium(report, tmp_path):
-    """A real browser renders the report offline to a screenshot that is not blank."""
+def _screenshot(page, tmp_path) -> np.ndarray:
+    """A headless Chromium screenshot (1600 x 1200 RGB in [0, 1]) of an HTML file, offline."""
     browser = _browser()
     if browser is None:
         pytest.skip("chromium not installed: apt-get install chromium")
     from matplotlib.image import imread
 
-    _, path, _, _ = report
     shot = tmp_path / "shot.png"
     cmd = [
         browser,
@@ -138,7 +143,7 @@ def test_renders_in_headless_chromium(report, tmp_path):
         f"--user-data-dir={tmp_path / 'profile'}",
         f"--screenshot={shot}",
         "--window-size=1200,1600",
-        path.resolve().as_uri(),
+        page.resolve().as_uri(),
     ]
     # own process group, so a hung browser's helper processes are all ended on timeout
     proc = subprocess.Popen(
@@ -153,6 +158,52 @@ def test_renders_in_headless_chromium(report, tmp_path):
     assert shot.is_file(), f"no screenshot (rc {proc.returncode}):\n{err[-2000:]}"
     img = imread(shot)[..., :3]
     assert img.shape[:2] == (1600, 1200)
+    return img
+
+
+def test_renders_in_headless_chromium(report, tmp_path):
+    """A real browser renders the report offline to a screenshot that is not blank."""
+    img = _screenshot(report[1], tmp_path)
     assert float(img.std()) > 0.05, "screenshot is (nearly) uniform: blank page?"
     colours = np.unique((img.reshape(-1, 3) * 255).round().astype(np.uint8), axis=0)
     assert len(colours) > 50, f"only {len(colours)} distinct colours: images not rendered?"
+
+
+CLAIMS = [
+    Claim("Grid cells <hex>", "grid-like units", "43 of 48 units (90%)", True),
+    Claim("Torus", "Betti (1, 2, 1)", "Betti [1, 1, 0]", False),
+    Claim("Other velocity statistics", "holds", "not run", None),
+]
+
+
+@pytest.fixture(scope="module")
+def verdict(tmp_path_factory):
+    out = tmp_path_factory.mktemp("verdict")
+    maps = np.stack([syn.hex_map(n_bins=16, bin_size=0.1, spacing=0.4)] * 2)
+    boxes = {"1.6 m": (-0.8, 0.8, -0.8, 0.8)}
+    p1 = F.arena_maps({"1.6 m": maps}, boxes, [0, 1], out / "maps.png")
+    path = write_report(out, "verdict", SUMMARY, [Figure("Maps", p1)], claims=CLAIMS)
+    return path, path.read_text(encoding="utf-8")
+
+
+def test_verdict_leads_and_raw_numbers_fold(verdict):
+    """Claims table first (escaped, a verdict word per claim), figures next, numbers last in
+    <details>."""
+    html = verdict[1]
+    order = [html.index(x) for x in ('<table class="summary claims">', "<figure>", "<details>")]
+    assert order == sorted(order)
+    assert "Grid cells &lt;hex&gt;" in html and "<hex>" not in html
+    assert '<td class="yes">yes</td>' in html and '<td class="no">no</td>' in html
+    assert '<td class="na">not measured</td>' in html
+    raw = html[html.index("<details>") :]
+    assert "null / shuffles / n" in raw and "0.123" in raw  # the key numbers, folded
+
+
+def test_verdict_visible_first_in_headless_chromium(verdict, tmp_path):
+    """The browser shows the verdict at the top of the page: the yes (green) and no (red) cells
+    are in the first screen, and the folded numbers are not rendered open."""
+    img = _screenshot(verdict[0], tmp_path)
+    px = (img * 255).round().astype(int)
+    green = np.all(np.abs(px - [0x1A, 0x7F, 0x37]) < 40, axis=-1)
+    red = np.all(np.abs(px - [0xB4, 0x23, 0x18]) < 40, axis=-1)
+    assert green[:800].sum() > 20 and red[:800].sum() > 20, "no verdict colours near the top"

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from ..config import MIN_FIELDS
 from .ratemaps import as_numpy
 
 __all__ = [
@@ -183,7 +184,9 @@ def firing_fields(
     )
 
 
-def is_grid_cell(scores, n_fields, threshold, min_fields: int = 3, place_like=None) -> np.ndarray:
+def is_grid_cell(
+    scores, n_fields, threshold, min_fields: int = MIN_FIELDS, place_like=None
+) -> np.ndarray:
     """Grid-cell classification ``(U,)`` bool.
 
     A unit is a grid cell when its score exceeds ``threshold`` (a scalar such as 0.3 or 0.37, or

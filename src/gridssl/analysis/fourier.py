@@ -37,7 +37,7 @@ from scipy.optimize import minimize
 from scipy.stats import chi2
 from threadpoolctl import threadpool_limits
 
-from gridssl.analysis.modules import circular_mean_deg
+from .lattice import circular_mean_mod
 
 
 @dataclass
@@ -301,7 +301,7 @@ def module_lattice(
         wavenumbers=knorm,
         angles=angles,
         spacing=float(4 * np.pi / (np.sqrt(3) * knorm.mean())),
-        orientation=circular_mean_deg(angles - 30.0),
+        orientation=float(circular_mean_mod(angles - 30.0, 60.0)),
         lattice_vectors=lattice_vectors,
         coefficients=coef,
         phases=phases,

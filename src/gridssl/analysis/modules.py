@@ -34,6 +34,8 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
+from .lattice import circular_mean_mod
+
 PERIOD_DEG = 60.0  # orientation period of a hexagonal lattice, degrees
 
 
@@ -70,12 +72,6 @@ class ModuleResult:
     orientation_spread: np.ndarray
     shears: np.ndarray | None
     sizes: np.ndarray
-
-
-def circular_mean_deg(angles_deg: np.ndarray, period: float = PERIOD_DEG) -> float:
-    """Circular mean of angles (degrees) with the given period, in ``[0, period)``."""
-    z = np.exp(2j * np.pi * np.asarray(angles_deg, float) / period).mean()
-    return float(np.mod(np.angle(z) * period / (2 * np.pi), period))
 
 
 def circular_std_deg(angles_deg: np.ndarray, period: float = PERIOD_DEG) -> float:
@@ -229,7 +225,7 @@ def find_modules(
 
     # component summaries from their members, then merge close components
     c_log = np.array([np.log(spacing[idx][comp == c]).mean() for c in used])
-    c_ori = np.array([circular_mean_deg(orientation[idx][comp == c]) for c in used])
+    c_ori = np.array([circular_mean_mod(orientation[idx][comp == c], PERIOD_DEG) for c in used])
     c_sh = None if sh is None else np.stack([sh[idx][comp == c].mean(0) for c in used])
     group_of_comp = _merge_groups(
         c_log, c_ori, c_sh, min_spacing_ratio, min_orientation_sep, min_shear_sep
@@ -259,7 +255,7 @@ def _summarise(labels, spacing, orientation, sh, k_bic, bic) -> ModuleResult:
         periods=periods,
         period_ratios=periods[1:] / periods[:-1] if k > 1 else np.zeros(0),
         period_spread=np.array([spacing[m].std() for m in members]),
-        orientations=np.array([circular_mean_deg(orientation[m]) for m in members]),
+        orientations=np.array([circular_mean_mod(orientation[m], PERIOD_DEG) for m in members]),
         orientation_spread=np.array([circular_std_deg(orientation[m]) for m in members]),
         shears=None if sh is None else np.array([sh[m].mean(0) for m in members]).reshape(k, -1),
         sizes=np.array([m.sum() for m in members], int),

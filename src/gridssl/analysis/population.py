@@ -5,8 +5,8 @@
         -> modules
 
 A unit is a grid cell when its Sargolini min-max score over Banino annuli exceeds both
-``threshold`` (0.3) and its own 95th percentile of a circular time-shift null, it has at least
-three firing fields and it is not place-like (one compact field).
+``threshold`` (``config.GRID_THRESHOLD``, 0.3) and its own 95th percentile of a circular time-shift
+null, it has at least ``min_fields`` (3) firing fields and it is not place-like (one compact field).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import BIN_SIZE_M, GRID_THRESHOLD, MIN_FIELDS
 from .fields import FieldStats, firing_fields, is_grid_cell, spatial_information
 from .gridscore import GridScores, bnt_grid_scores, score_maps, square_scores
 from .lattice import SACLattice, lattice_from_sac
@@ -37,11 +38,14 @@ class GridPopulation:
     info: np.ndarray  # (U,) Skaggs spatial information, bits per unit activity
     square: GridScores  # G90 = r90 - (r45 + r135) / 2, Banino annuli (square-lattice check)
     bnt: GridScores  # BNT expanding-annulus score (inner radius = the central field's)
+    threshold: float = GRID_THRESHOLD  # the grid-cell rule's score threshold
+    min_fields: int = MIN_FIELDS  # and its minimum number of firing fields
 
     def summary(self) -> dict:
         """JSON-ready numbers, each grid score with its variant and parameters."""
         m = self.modules
         p = self.scores.params
+        thr, nf = self.threshold, self.min_fields
         return {
             "n_units": int(len(self.is_grid)),
             "bin_size_m": self.maps.bin_size,
@@ -53,20 +57,21 @@ class GridPopulation:
                 "radii_units": "fraction of the map size",
                 "bin_size_m": self.maps.bin_size,
             },
-            "grid_rule": "min-max score > 0.3"
+            "grid_rule": f"min-max score > {thr:g}"
             + ("" if self.null is None else f" and > the unit's 95th pct {self.null.method} null")
-            + ", >= 3 firing fields, not place-like",
+            + f", >= {nf} firing fields, not place-like",
             "null_pooled_p95": None if self.null is None else _f(self.null.pooled),
             "grid_fraction": _f(self.is_grid.mean()),
             "n_grid_cells": int(self.is_grid.sum()),
-            "above_0.3": _f(np.mean(np.nan_to_num(self.scores.scores, nan=-9) > 0.3)),
+            f"above_{thr:g}": _f(np.mean(np.nan_to_num(self.scores.scores, nan=-9) > thr)),
             "place_like_fraction": _f(self.fields.place_like.mean()),
             "square_fraction": _f(
-                (is_grid_cell(self.square, self.fields, 0.3) & ~self.is_grid).mean()
+                (is_grid_cell(self.square, self.fields, thr, nf) & ~self.is_grid).mean()
             ),
-            "square_rule": "not a grid cell, G90 > 0.3, >= 3 firing fields, not place-like",
-            "bnt_fraction": _f(is_grid_cell(self.bnt, self.fields, 0.3).mean()),
-            "bnt_rule": "BNT expanding-annulus score > 0.3, >= 3 firing fields, not place-like "
+            "square_rule": f"not a grid cell, G90 > {thr:g}, >= {nf} firing fields, not place-like",
+            "bnt_fraction": _f(is_grid_cell(self.bnt, self.fields, thr, nf).mean()),
+            "bnt_rule": f"BNT expanding-annulus score > {thr:g}, >= {nf} firing fields, not "
+            "place-like "
             "(its inner radius follows the central field, so it suits any arena size; Banino "
             "annuli are fractions of the map size and in a 4 m arena start at 0.8 m)",
             "score_median": _f(np.nanmedian(self.scores.scores)),
@@ -97,8 +102,9 @@ def _f(x) -> float | None:
 def analyse_maps(
     rm: RateMaps,
     null: NullDistribution | None = None,
-    threshold: float = 0.3,
+    threshold: float = GRID_THRESHOLD,
     rng: np.random.Generator | int | None = 0,
+    min_fields: int = MIN_FIELDS,
 ) -> GridPopulation:
     """Every per-unit metric, grid cells and modules from rate maps (and an optional null)."""
     sacs = autocorrelogram(rm.maps)
@@ -107,24 +113,27 @@ def analyse_maps(
     thr = np.full(len(scores.scores), threshold)
     if null is not None:
         thr = np.fmax(thr, null.per_unit)
-    grid = is_grid_cell(scores, ff, thr)
+    grid = is_grid_cell(scores, ff, thr, min_fields)
     lat = lattice_from_sac(sacs, rm.bin_size)
     modules = find_modules(lat.spacing, lat.orientation, valid=grid, rng=rng)
     info = spatial_information(rm.maps, rm.occupancy)
     square = square_scores(sacs)
     bnt = bnt_grid_scores(sacs)
-    return GridPopulation(rm, sacs, scores, ff, null, grid, lat, modules, info, square, bnt)
+    return GridPopulation(
+        rm, sacs, scores, ff, null, grid, lat, modules, info, square, bnt, threshold, min_fields
+    )
 
 
 def grid_population(
     positions: np.ndarray,
     activity: np.ndarray,
     box: tuple[float, float, float, float],
-    bin_size: float = 0.05,
+    bin_size: float = BIN_SIZE_M,
     rng: np.random.Generator | int | None = 0,
     n_shuffles: int = 50,
     min_shift: int | None = None,
-    threshold: float = 0.3,
+    threshold: float = GRID_THRESHOLD,
+    min_fields: int = MIN_FIELDS,
 ) -> GridPopulation:
     """Analyse one population along a trajectory: positions (S, 2) m, activity (S, U).
 
@@ -140,4 +149,4 @@ def grid_population(
         null = time_shift_null(
             positions, activity, box, bin_size, n_shuffles, min_shift or S // 10, rng
         )
-    return analyse_maps(rm, null, threshold, rng)
+    return analyse_maps(rm, null, threshold, rng, min_fields)

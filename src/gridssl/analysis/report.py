@@ -1,4 +1,10 @@
-"""One self-contained HTML report: a header, a table of key numbers, prose sections and figures.
+"""Self-contained HTML reports: a claims table (the verdict) first, prose, figures with captions,
+and the raw key numbers last, folded in ``<details>``.
+
+Reusable page helpers for any report (analysis, sweep, ablation): :func:`html_page` wraps body
+blocks in the page frame (title, style, header); :func:`table_html`, :func:`verdict_table`,
+:func:`figures_html`, :func:`details_html`, :func:`section_html` and :func:`paragraphs_html` make
+the blocks; :func:`write_page` writes one page atomically.
 
 The file needs nothing else: images are embedded as base64 ``data:`` URIs, the CSS is inline, there
 is no JavaScript and no external resource, so it can be mailed, archived or opened offline. All
@@ -50,6 +56,11 @@ figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption { font-size: 0.95em; color: #333; margin-top: 0.4em; }
 figcaption .ftitle { font-weight: 600; }
 section p { margin: 0.5em 0; }
+table.claims td.yes { color: #1a7f37; font-weight: 600; }
+table.claims td.no { color: #b42318; font-weight: 600; }
+table.claims td.na { color: #666; }
+details { margin-top: 2em; }
+details summary { cursor: pointer; color: #3b528b; font-size: 1.2em; font-weight: 600; }
 """
 
 
@@ -61,6 +72,17 @@ class Figure:
     title: str
     path: str | os.PathLike
     caption: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One row of a claims table: the claim, what the paper reports, this network's number and
+    whether it holds (True / False; None: not measured)."""
+
+    claim: str
+    paper: str
+    measured: str
+    holds: bool | None
 
 
 def format_value(value) -> str:
@@ -139,17 +161,76 @@ def _resolve(path: str | os.PathLike, out_dir: Path) -> Path:
     raise FileNotFoundError(f"figure file not found: {p} (also looked in {out_dir})")
 
 
-def render_report(
-    title: str,
-    summary: Mapping,
-    figures: Sequence[Figure],
-    sections: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
-    base_dir: str | os.PathLike = ".",
-    generated: str | None = None,
-) -> str:
-    """The report as an HTML string (see :func:`write_report`); relative figure paths are looked
-    up as given and then under ``base_dir``."""
-    base = Path(base_dir)
+def paragraphs_html(text: str) -> str:
+    """Plain text -> escaped ``<p>`` paragraphs (blank lines split paragraphs)."""
+    return _paragraphs(text)
+
+
+def table_html(headers: Sequence[str], rows: Sequence[Sequence], cls: str = "summary") -> str:
+    """An escaped table; cells are formatted with :func:`format_value` unless already strings."""
+    esc = html.escape
+    out = [f'<table class="{esc(cls)}">', "<thead><tr>"]
+    out += [f'<th scope="col">{esc(str(h))}</th>' for h in headers]
+    out.append("</tr></thead><tbody>")
+    for row in rows:
+        cells = [v if isinstance(v, str) else format_value(v) for v in row]
+        tds = "".join(
+            f'<td class="value{" num" if _is_number(c) else ""}">{esc(c)}</td>' for c in cells[1:]
+        )
+        out.append(f'<tr><th scope="row">{esc(cells[0])}</th>{tds}</tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def verdict_table(claims: Sequence[Claim]) -> str:
+    """The claims table: claim, the paper, this network, and yes / no / not measured."""
+    esc = html.escape
+    out = [
+        '<table class="summary claims">',
+        "<thead><tr>"
+        + "".join(
+            f'<th scope="col">{h}</th>' for h in ("claim", "paper", "this network", "reproduced")
+        )
+        + "</tr></thead><tbody>",
+    ]
+    for c in claims:
+        cls, word = {True: ("yes", "yes"), False: ("no", "no"), None: ("na", "not measured")}[
+            c.holds
+        ]
+        out.append(
+            f'<tr><th scope="row">{esc(c.claim)}</th><td>{esc(c.paper)}</td>'
+            f'<td class="value">{esc(c.measured)}</td><td class="{cls}">{word}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def figures_html(figures: Sequence[Figure], base_dir: str | os.PathLike = ".") -> str:
+    """Embedded figures (base64), numbered, each with its title and caption."""
+    esc, base = html.escape, Path(base_dir)
+    out = []
+    for i, fig in enumerate(figures, start=1):
+        src = _data_uri(_resolve(fig.path, base))
+        cap = f'<span class="ftitle">Figure {i}. {esc(fig.title)}</span>'
+        if fig.caption:
+            cap += "\n" + _paragraphs(fig.caption)
+        out += ["<figure>", f'<img src="{src}" alt="{esc(fig.title)}">']
+        out += [f"<figcaption>{cap}</figcaption>", "</figure>"]
+    return "\n".join(out)
+
+
+def section_html(heading: str, inner: str) -> str:
+    """A section: an escaped heading over ready-made HTML."""
+    return f"<section><h2>{html.escape(str(heading))}</h2>\n{inner}</section>"
+
+
+def details_html(label: str, inner: str) -> str:
+    """A folded block (``<details>``), opened by clicking ``label``."""
+    return f"<details><summary>{html.escape(label)}</summary>\n{inner}\n</details>"
+
+
+def html_page(title: str, blocks: Sequence[str], generated: str | None = None) -> str:
+    """A whole self-contained page: header with ``title`` and time, then ``blocks`` (HTML)."""
     esc = html.escape
     when = generated or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     out = [
@@ -167,41 +248,44 @@ def render_report(
         f'<p class="meta">Generated {esc(when)} by gridssl. Self-contained: every image is '
         "embedded.</p>",
         "</header>",
+        *blocks,
+        "</body>",
+        "</html>",
+        "",
     ]
-    rows = flatten_summary(summary)
-    out.append("<section><h2>Key numbers</h2>")
-    if rows:
-        out.append('<table class="summary">')
-        out.append(
-            '<thead><tr><th scope="col">quantity</th><th scope="col">value</th></tr></thead>'
-        )
-        out.append("<tbody>")
-        for key, value in rows:
-            cls = "value num" if _is_number(value) else "value"
-            out.append(
-                f'<tr><th scope="row">{esc(key)}</th><td class="{cls}">{esc(value)}</td></tr>'
-            )
-        out.append("</tbody></table>")
-    else:
-        out.append("<p>No summary numbers.</p>")
-    out.append("</section>")
-    items = sections.items() if isinstance(sections, Mapping) else (sections or [])
-    for heading, text in items:
-        out.append(f"<section><h2>{esc(str(heading))}</h2>\n{_paragraphs(text)}</section>")
-    if figures:
-        out.append("<section><h2>Figures</h2>")
-        for i, fig in enumerate(figures, start=1):
-            src = _data_uri(_resolve(fig.path, base))
-            out.append("<figure>")
-            out.append(f'<img src="{src}" alt="{esc(fig.title)}">')
-            cap = f'<span class="ftitle">Figure {i}. {esc(fig.title)}</span>'
-            if fig.caption:
-                cap += "\n" + _paragraphs(fig.caption)
-            out.append(f"<figcaption>{cap}</figcaption>")
-            out.append("</figure>")
-        out.append("</section>")
-    out += ["</body>", "</html>", ""]
     return "\n".join(out)
+
+
+def write_page(out_dir: str | os.PathLike, name: str, text: str) -> Path:
+    """Write ``out_dir/name`` atomically (a page from :func:`html_page`); return its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return atomic_write_text(out / name, text)
+
+
+def render_report(
+    title: str,
+    summary: Mapping,
+    figures: Sequence[Figure],
+    sections: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
+    base_dir: str | os.PathLike = ".",
+    generated: str | None = None,
+    claims: Sequence[Claim] | None = None,
+) -> str:
+    """The report as an HTML string (see :func:`write_report`): the claims table, prose sections,
+    figures, then the key numbers folded in ``<details>``. Relative figure paths are looked up as
+    given and then under ``base_dir``."""
+    blocks = []
+    if claims:
+        blocks.append(section_html("Claims of the paper and this network", verdict_table(claims)))
+    items = sections.items() if isinstance(sections, Mapping) else (sections or [])
+    blocks += [section_html(h, _paragraphs(t)) for h, t in items]
+    if figures:
+        blocks.append(section_html("Figures", figures_html(figures, base_dir)))
+    rows = flatten_summary(summary)
+    numbers = table_html(("quantity", "value"), rows) if rows else "<p>No summary numbers.</p>"
+    blocks.append(f"<section>{details_html('Key numbers', numbers)}</section>")
+    return html_page(title, blocks, generated)
 
 
 def write_report(
@@ -210,16 +294,14 @@ def write_report(
     summary: Mapping,
     figures: Sequence[Figure],
     sections: Sequence[tuple[str, str]] | Mapping[str, str] | None = None,
+    claims: Sequence[Claim] | None = None,
 ) -> Path:
     """Write ``out_dir/report.html``: one self-contained HTML file; return its path.
 
-    summary: key numbers (nested dicts become ``outer / inner`` rows; floats to 3 significant
-    figures); figures: embedded in order, each with its title and caption; sections: optional
-    prose, (heading, text) pairs or a dict heading -> text, placed between the table and figures.
-    Relative figure paths are looked up as given, then under ``out_dir``.
+    claims: the verdict table, first; sections: optional prose, (heading, text) pairs or a dict
+    heading -> text; figures: embedded in order, each with its title and caption; summary: key
+    numbers, last and folded (nested dicts become ``outer / inner`` rows; floats to 3 significant
+    figures). Relative figure paths are looked up as given, then under ``out_dir``.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    text = render_report(title, summary, figures, sections, base_dir=out)
-    dest = out / "report.html"
-    return atomic_write_text(dest, text)
+    text = render_report(title, summary, figures, sections, base_dir=out_dir, claims=claims)
+    return write_page(out_dir, "report.html", text)

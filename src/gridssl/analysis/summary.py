@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import GRID_THRESHOLD, MIN_FIELDS
 from .fields import firing_fields, is_grid_cell
 from .gridscore import score_maps
 from .ratemaps import rate_maps
@@ -20,8 +21,8 @@ def grid_summary(
     activity: np.ndarray,
     box: tuple[float, float, float, float],
     bin_size: float,
-    threshold: float = 0.3,
-    min_fields: int = 3,
+    threshold: float = GRID_THRESHOLD,
+    min_fields: int = MIN_FIELDS,
 ) -> dict[str, float]:
     """positions (S, 2) m, activity (S, U) -> grid fraction and score statistics (floats)."""
     rm = rate_maps(positions, activity, box, bin_size)

@@ -10,6 +10,7 @@ from the +x axis. The three wave-vectors of a hexagonal grid then lie at
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter
 
 
 def bin_centres(n_bins: int, bin_size: float) -> np.ndarray:
@@ -61,8 +62,6 @@ def stripe_map(n_bins=40, bin_size=0.05, spacing=0.5, orientation_deg=0.0):
 
 def noise_map(n_bins=40, smooth_bins=2.0, rng=None):
     """Gaussian-smoothed white noise, rescaled to [0, 1]."""
-    from scipy.ndimage import gaussian_filter
-
     rng = np.random.default_rng(rng)
     m = gaussian_filter(rng.standard_normal((n_bins, n_bins)), smooth_bins, mode="wrap")
     return (m - m.min()) / (m.max() - m.min())

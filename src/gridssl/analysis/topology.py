@@ -41,6 +41,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from gudhi.sklearn.rips_persistence import RipsPersistence
+from ripser import ripser
+from sklearn.manifold import SpectralEmbedding
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
@@ -181,8 +184,6 @@ def rips_diagrams(
     points = np.asarray(points, float)
     thresh = np.inf if max_edge_length is None else float(max_edge_length)
     if backend == "gudhi":
-        from gudhi.sklearn.rips_persistence import RipsPersistence
-
         rp = RipsPersistence(
             homology_dimensions=list(range(maxdim + 1)),
             threshold=thresh,
@@ -192,8 +193,6 @@ def rips_diagrams(
         dgms = rp.fit_transform([points])[0]
         return [np.asarray(d, float).reshape(-1, 2) for d in dgms], None
     if backend == "ripser":
-        from ripser import ripser
-
         out = ripser(points, maxdim=maxdim, coeff=coeff, thresh=thresh, do_cocycles=cocycles)
         dgms = [np.asarray(d, float).reshape(-1, 2) for d in out["dgms"]]
         return dgms, (out["cocycles"] if cocycles else None)
@@ -310,8 +309,6 @@ def spectral_embedding(
     .embedding``), then this to 3. Uses sklearn's ``SpectralEmbedding`` on a kNN graph with
     ``n_neighbors`` (default ``max(10, n // 50)``); the arpack start vector comes from ``rng``.
     """
-    from sklearn.manifold import SpectralEmbedding
-
     rng = np.random.default_rng(rng)
     points = np.asarray(points, float)
     if n_neighbors is None:

@@ -1,0 +1,283 @@
+"""The one evaluation pipeline: stage functions that take and return plain dataclasses.
+
+    rollout -> population -> modules -> Fourier -> topology -> generalisation (arenas, path
+    invariance) -> velocity generalisation -> (figures, summary: gridssl.analyze)
+
+Every setting comes from one :class:`~gridssl.config.AnalysisConfig`. ``gridssl analyze`` runs every
+stage; ``gridssl eval`` and :func:`gridssl.analyze.trial_metrics` run the same stages on the
+primary arena only, without topology. The primary arena (the first) gets the shuffle null and
+dense sampling; the other arenas are judged by the threshold rule alone (no null, to keep the run
+short).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .analysis.fourier import ModuleLattice, module_lattice
+from .analysis.generalisation import (
+    Separation,
+    StartDistance,
+    crop_correlation,
+    separation,
+    start_distance,
+)
+from .analysis.gridscore import GridScores
+from .analysis.modules import ModuleResult
+from .analysis.population import GridPopulation, grid_population
+from .analysis.topology import TopologyResult, population_topology, spectral_embedding
+from .config import AnalysisConfig
+from .data import Arena
+from .evaluate import ArenaRollout, arena_rollout
+from .model import SICNet
+
+
+def arena_name(size: float) -> str:
+    """The name of an arena in summaries and figures: "2 m"."""
+    return f"{size:g} m"
+
+
+def score_label(scores: GridScores, bin_size: float) -> str:
+    """The grid-score variant, its annuli and the bin size, for every figure and summary."""
+    p = scores.params
+    name = {"minmax": "min-max"}.get(scores.variant, scores.variant)
+    outers = np.asarray(p.get("outers", [np.nan]))
+    return (
+        f"{name}, Banino annuli (inner {p.get('inner'):g}, outer {outers[0]:g}-{outers[-1]:g} of "
+        f"the map size), {bin_size * 100:g} cm bins"
+    )
+
+
+def walk_description(step_mean: float, heading_noise: float) -> str:
+    return f"Rayleigh steps of mean {step_mean:g} m, heading noise {heading_noise:g} rad/step"
+
+
+# ----------------------------------------------------------------------------- stage results
+
+
+@dataclass
+class Rollouts:
+    """The network driven along smooth walks from the origin in each arena (config order)."""
+
+    by_arena: dict[float, ArenaRollout]
+    g0: np.ndarray  # (N,) the start state
+
+    @property
+    def primary(self) -> float:
+        return next(iter(self.by_arena))
+
+
+@dataclass
+class Populations:
+    """Rate maps, scores, null, grid cells, lattice and modules per arena."""
+
+    by_arena: dict[float, GridPopulation]
+
+    @property
+    def primary(self) -> GridPopulation:
+        return next(iter(self.by_arena.values()))
+
+
+@dataclass
+class Modules:
+    """The primary arena's modules and their member units."""
+
+    result: ModuleResult
+    members: dict[int, np.ndarray]  # module -> unit indices
+    largest: int | None  # the module with the most units (None: no module)
+
+
+@dataclass
+class Fourier:
+    """The Fourier lattice and phases of every module with at least 3 units."""
+
+    by_module: dict[int, ModuleLattice]
+
+
+@dataclass
+class Topology:
+    """Persistent homology of the largest module (or of all units when there is none)."""
+
+    of: str
+    units: np.ndarray  # (K,) unit indices
+    result: TopologyResult | None  # None: fewer than 6 units
+    embedding3: np.ndarray | None  # (P, 3) spectral embedding, for the figure
+
+
+@dataclass
+class Generalisation:
+    """Distance from the start state per arena, same-place map correlation against the primary
+    arena, and path invariance in the largest arena."""
+
+    starts: dict[float, StartDistance]
+    same_place: dict[float, np.ndarray]  # larger arena -> (U,) map correlation
+    separation: Separation
+    separation_arena: float
+
+
+@dataclass
+class WalkTest:
+    """The primary arena driven by walks of other velocity statistics than the default."""
+
+    name: str
+    description: str
+    step_mean: float
+    heading_noise: float
+    path_sides: float
+    grid_fraction: float
+    map_correlation: np.ndarray  # (U,) each unit's map against its map under the default walks
+    population: GridPopulation = field(repr=False)
+
+    @property
+    def median_correlation(self) -> float:
+        return float(np.nanmedian(self.map_correlation))
+
+
+@dataclass
+class VelocityGeneralisation:
+    default_grid_fraction: float
+    default_maps: np.ndarray  # (U, ny, nx) the primary arena's maps under the default walks
+    tests: list[WalkTest]
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def rollout(net: SICNet, cfg: AnalysisConfig, arenas: tuple[float, ...] | None = None) -> Rollouts:
+    """Roll ``net`` out in each arena along the configured walks (seed + arena index)."""
+    arenas = cfg.arenas if arenas is None else arenas
+    runs = {}
+    for k, size in enumerate(arenas):
+        # the primary arena gets dense sampling; the others are threshold-only checks
+        runs[size] = arena_rollout(
+            net,
+            Arena(size),
+            bin_size=cfg.bin_size,
+            seed=cfg.seed + k,
+            per_bin=cfg.samples_per_bin if k == 0 else cfg.samples_per_bin_others,
+            step_mean=cfg.step_mean,
+            path_sides=cfg.path_sides,
+            heading_noise=cfg.heading_noise,
+        )
+    g0 = net.g0().detach().cpu().numpy()
+    return Rollouts(runs, g0)
+
+
+def population(rollouts: Rollouts, cfg: AnalysisConfig) -> Populations:
+    """Grid population per arena; the shuffle null only in the primary arena."""
+    pops = {}
+    for k, (size, ro) in enumerate(rollouts.by_arena.items()):
+        pops[size] = _population(ro, cfg, cfg.seed + k, cfg.shuffles if k == 0 else 0)
+    return Populations(pops)
+
+
+def _population(ro: ArenaRollout, cfg: AnalysisConfig, seed: int, shuffles: int):
+    return grid_population(
+        *ro.flat,
+        ro.arena.box,
+        cfg.bin_size,
+        rng=seed,
+        n_shuffles=shuffles,
+        threshold=cfg.threshold,
+        min_fields=cfg.min_fields,
+    )
+
+
+def modules(pops: Populations) -> Modules:
+    """The primary arena's modules and their members."""
+    res = pops.primary.modules
+    members = {m: np.flatnonzero(res.labels == m) for m in range(res.k)}
+    largest = int(np.argmax(res.sizes)) if res.k else None
+    return Modules(res, members, largest)
+
+
+def fourier(pops: Populations, mods: Modules, cfg: AnalysisConfig) -> Fourier:
+    """Module Fourier lattice and phases for each module of at least 3 units."""
+    maps = pops.primary.maps.maps
+    return Fourier(
+        {
+            m: module_lattice(maps[units], cfg.bin_size)
+            for m, units in mods.members.items()
+            if len(units) >= 3
+        }
+    )
+
+
+def topology(rollouts: Rollouts, mods: Modules, cfg: AnalysisConfig) -> Topology:
+    """Persistent homology of the largest module's activity in the primary arena."""
+    if mods.largest is not None:
+        units, of = mods.members[mods.largest], f"module {mods.largest}"
+    else:  # no module: the whole population's topology (still informative: a place code)
+        n = rollouts.g0.shape[-1]
+        units, of = np.arange(n), "all units (no module found)"
+    if len(units) < 6:
+        return Topology(of, units, None, None)
+    _, act = rollouts.by_arena[rollouts.primary].flat
+    topo = population_topology(act[:, units], n_points=cfg.topology_points, rng=cfg.seed)
+    return Topology(of, units, topo, spectral_embedding(topo.embedding, 3, rng=cfg.seed))
+
+
+def generalisation(rollouts: Rollouts, pops: Populations, cfg: AnalysisConfig) -> Generalisation:
+    """Start distance per arena, same-place map correlation, path invariance (largest arena)."""
+    primary = rollouts.primary
+    starts = {a: start_distance(*ro.flat, rollouts.g0) for a, ro in rollouts.by_arena.items()}
+    first = pops.primary.maps
+    # each unit's primary-arena map against the same region of its map in every larger arena
+    same_place = {
+        a: crop_correlation(first.maps, first.box, p.maps.maps, p.maps.box, cfg.bin_size)
+        for a, p in list(pops.by_arena.items())[1:]
+        if a > primary
+    }
+    big = list(rollouts.by_arena)[-1]
+    ro = rollouts.by_arena[big]
+    sep = separation(ro.positions, ro.states, np.random.default_rng(cfg.seed))
+    return Generalisation(starts, same_place, sep, big)
+
+
+def walk_variants(cfg: AnalysisConfig) -> list[tuple[str, str, float, float, float]]:
+    """(name, description, step mean, heading noise, path sides) of the velocity tests."""
+    s, h, p = cfg.step_mean, cfg.heading_noise, cfg.path_sides
+    return [
+        ("slow", f"steps x{cfg.slow_factor:g}", s * cfg.slow_factor, h, p),
+        ("fast", f"steps x{cfg.fast_factor:g}", s * cfg.fast_factor, h, p),
+        ("noisy", f"heading noise x{cfg.noise_factor:g}", s, h * cfg.noise_factor, p),
+        (
+            "straight",
+            f"long straight runs (heading noise x{cfg.straight_noise_factor:g}, paths "
+            f"x{cfg.straight_path_factor:g})",
+            s,
+            h * cfg.straight_noise_factor,
+            p * cfg.straight_path_factor,
+        ),
+    ]
+
+
+def velocity_generalisation(
+    net: SICNet, pops: Populations, cfg: AnalysisConfig
+) -> VelocityGeneralisation:
+    """The primary arena driven by walks unlike the default ones (RQ3): the grid fraction under
+    the same rule (shuffle null included) and each unit's map against its default-walk map."""
+    size = cfg.arenas[0]
+    base = pops.primary
+    tests = []
+    for i, (name, desc, step, noise, sides) in enumerate(walk_variants(cfg)):
+        seed = cfg.seed + len(cfg.arenas) + i  # walks independent of every arena's
+        ro = arena_rollout(
+            net,
+            Arena(size),
+            bin_size=cfg.bin_size,
+            seed=seed,
+            per_bin=cfg.samples_per_bin_others,
+            step_mean=step,
+            path_sides=sides,
+            heading_noise=noise,
+        )
+        pop = _population(ro, cfg, seed, cfg.shuffles)
+        corr = crop_correlation(
+            base.maps.maps, base.maps.box, pop.maps.maps, pop.maps.box, cfg.bin_size
+        )
+        frac = float(pop.is_grid.mean())
+        tests.append(WalkTest(name, desc, step, noise, sides, frac, corr, pop))
+    return VelocityGeneralisation(float(base.is_grid.mean()), base.maps.maps, tests)

@@ -1,0 +1,69 @@
+"""The in-training evaluation (``train.quick_eval`` and ``analysis.summary.grid_summary``) on
+planted codes whose grid cells are known: hexagonal units count, a place unit and a stripe unit
+do not, and the numbers follow the configured rule."""
+
+import numpy as np
+import torch
+
+from gridssl.analysis.summary import grid_summary
+from gridssl.analysis.synthetic import hex_field
+from gridssl.config import AnalysisConfig, load_config
+from gridssl.train import quick_eval
+
+N_HEX = 6  # units 0..5: hexagonal grids; unit 6: one place field; unit 7: stripes
+
+
+def planted(xy: np.ndarray) -> np.ndarray:
+    """Activity (..., 8) of the planted units at positions xy (..., 2), metres."""
+    hexes = [
+        hex_field(xy, spacing, ori, phase)
+        for spacing, ori, phase in zip(
+            (0.45, 0.5, 0.55, 0.6, 0.5, 0.45),
+            (0.0, 10.0, 20.0, 30.0, 40.0, 50.0),
+            ((0.0, 0.0), (0.1, 0.2), (0.3, 0.1), (0.05, 0.25), (0.2, 0.2), (0.15, 0.05)),
+        )
+    ]
+    place = np.exp(-((xy - np.array([0.2, 0.1])) ** 2).sum(-1) / (2 * 0.15**2))
+    stripe = (np.cos(2 * np.pi * xy[..., 0] / 0.5) + 1) / 2
+    return np.stack([*hexes, place, stripe], axis=-1)
+
+
+class PlantedNet(torch.nn.Module):
+    """Stands in for SICNet: its 'state' is the planted code of the batch's true positions."""
+
+    n_units = N_HEX + 2
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))  # quick_eval reads the device from it
+
+    def rollout_batch(self, batch):
+        return torch.as_tensor(planted(batch.positions.numpy()), dtype=torch.float32)
+
+
+def test_grid_summary_counts_the_planted_grid_cells():
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-1, 1, size=(120_000, 2))
+    s = grid_summary(xy, planted(xy), (-1, 1, -1, 1), 0.05)
+    assert s["grid_fraction"] == N_HEX / 8
+    assert s["multi_field"] == 7 / 8  # the stripe's bands are fields, the place unit has one
+    assert s["score_max"] > 0.8  # clean hexagonal maps score high
+    # the field rule: a grid needs min_fields fields (none has 400 in a 2 m box)
+    assert grid_summary(xy, planted(xy), (-1, 1, -1, 1), 0.05, min_fields=400)["grid_fraction"] == 0
+    # a stricter threshold than any planted grid's score leaves no grid cell
+    assert (
+        grid_summary(xy, planted(xy), (-1, 1, -1, 1), 0.05, threshold=s["score_max"])[
+            "grid_fraction"
+        ]
+        == 0.0
+    )
+
+
+def test_quick_eval_counts_the_planted_grid_cells_along_training_batches():
+    cfg = load_config("cpu")
+    ev = quick_eval(PlantedNet(), cfg, step=7)
+    assert ev["grid_fraction"] == N_HEX / 8
+    # the rule comes from the AnalysisConfig: asking for more fields than a grid has in the box
+    assert quick_eval(PlantedNet(), cfg, 7, AnalysisConfig(min_fields=400))["grid_fraction"] == 0
+    # deterministic in (seed, step)
+    assert quick_eval(PlantedNet(), cfg, step=7) == ev
