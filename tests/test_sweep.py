@@ -78,6 +78,10 @@ def test_trial_names_that_would_collide_are_refused():
         ({"preset": "tiny", "steps": 0}, "steps = 0"),
         ({"preset": "tiny", "early_stop": 1}, "early_stop = 1"),
         ([1, 2], "expected a mapping"),
+        (
+            {"preset": "tiny", "set": {"train.eval_every": 0}, "early_stop": 2},
+            "train.eval_every = 0",
+        ),
     ],
 )
 def test_bad_spec_refused_in_one_line_and_nothing_written(tmp_path, capsys, spec, needle):
@@ -118,6 +122,15 @@ def test_asha_keeps_the_top_fraction_once_enough_trials_reported():
     assert [asha_keep(values, v, eta=3) for v in values] == [True, True] + [False] * 4
     assert asha_keep([0.2, 0.2, 0.2], 0.2, eta=3)  # ties with the cut-off go on
     assert rungs(20, 200, 3) == [20, 60, 180] and rungs(20, 20, 3) == []
+    assert rungs(0, 200, 3) == []  # no in-training evaluation: no rung
+
+
+def test_early_stop_flag_is_validated(tmp_path, capsys):
+    spec = _spec(tmp_path, {"preset": "tiny", "seeds": [0]})
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(spec), "--out", str(out), "--early-stop", "1"]) == 2
+    assert "early_stop = 1" in capsys.readouterr().err
+    assert not out.exists()
 
 
 # ----------------------------------------------------------------------------- bootstrap
@@ -237,6 +250,7 @@ def test_invalid_override_fails_its_trials_only_and_early_stopping_records_rungs
             assert rec["steps"] == 40
 
 
+@pytest.mark.slow  # about 40 s alone on 2 cores, over a minute on a loaded machine
 def test_ablate_tiny_writes_the_nine_conditions(tmp_path, capsys):
     out = tmp_path / "abl"
     args = ["ablate", "--preset", "tiny", "--seeds", "1", "--steps", "20", "--out", str(out)]

@@ -292,13 +292,11 @@ def cmd_export(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import load_spec, run_sweep
+    from .sweep import load_spec, parse_spec, run_sweep
 
     spec = load_spec(args.spec)
     if args.early_stop:
-        from dataclasses import replace
-
-        spec = replace(spec, early_stop=args.early_stop)
+        spec = parse_spec({**spec.to_dict(), "early_stop": args.early_stop}, "--early-stop")
     rows = run_sweep(spec, args.out, args.workers, args.address, args.dry_run)
     return 0 if args.dry_run or all(r["status"] in ("ok", "stopped") for r in rows) else 1
 

@@ -313,7 +313,7 @@ class RungBoard:
 def rungs(eval_every: int, steps: int, eta: int) -> list[int]:
     """ASHA rungs: eval_every * eta^k below ``steps`` (each one an in-training evaluation)."""
     out, r = [], eval_every
-    while r < steps:
+    while 0 < r < steps:
         out.append(r)
         r *= eta
     return out
@@ -621,6 +621,17 @@ def run_sweep(
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers {workers} is not allowed: an integer >= 1")
     _check_out(out, spec)
+    if spec.early_stop:
+        for t in trials:
+            try:
+                every = trial_config(spec, t).train.eval_every
+            except ConfigError:
+                continue  # the trial fails on its own
+            if every == 0:
+                raise ConfigError(
+                    f"early stopping needs the in-training evaluation: trial {t.name} has "
+                    "train.eval_every = 0 (set it under 'set')"
+                )
     records = {t.name: read_record(out / "trials" / t.name) for t in trials}
     if dry_run:
         for t in trials:
