@@ -272,3 +272,24 @@ def test_ablate_tiny_writes_the_nine_conditions(tmp_path, capsys):
     assert (out / "ablations.png").stat().st_size > 0
     page = (out / "ablations.html").read_text()
     assert "data:image/png;base64," in page and "small_sigma_g" in page
+
+
+def test_a_diverged_trial_is_recorded_as_diverged_and_not_rerun(tmp_path, monkeypatch):
+    """run_trial in-process (no Ray): Trainer.fit raising Diverged gives status diverged with
+    the step and term in the error; a second call returns the record without training."""
+    from gridssl import sweep
+    from gridssl.train import Diverged, Trainer
+
+    spec = parse_spec({"preset": "tiny", "seeds": [0]})
+    (trial,) = make_trials(spec)
+
+    def boom(self, progress=True, until=None):
+        raise Diverged(7, "loss")
+
+    monkeypatch.setattr(Trainer, "fit", boom)
+    rec = sweep.run_trial(spec.to_dict(), trial, str(tmp_path))
+    assert rec["status"] == "diverged" and "step 7" in rec["error"] and "loss" in rec["error"]
+    on_disk = json.loads((tmp_path / "trials" / trial.name / "trial.json").read_text())
+    assert on_disk["status"] == "diverged"
+    monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("a final trial was rerun"))
+    assert sweep.run_trial(spec.to_dict(), trial, str(tmp_path))["status"] == "diverged"
