@@ -41,7 +41,8 @@ SPEC.yaml:
 Each trial uses train.threads = 1 torch thread unless the spec sets it. On a Ray cluster
 (ray start --head on one machine, ray start --address HEAD:6379 on the others), run
   gridssl sweep SPEC.yaml --out /shared/DIR --address HEAD:6379
-from a node of the cluster: every node needs gridssl installed and DIR on a shared filesystem.
+from a node of the cluster: every node needs gridssl installed, and DIR on a filesystem that
+all nodes mount at the same path.
 """
 
 
@@ -432,7 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="trials at a time (default: CPU cores / train.threads; on a cluster: its CPUs)",
     )
-    sw.add_argument("--address", help="an existing Ray cluster, e.g. ray://HEAD:10001 or auto")
+    sw.add_argument(
+        "--address",
+        help="an existing Ray cluster, e.g. HEAD_IP:6379 or auto (run from a node of it)",
+    )
     sw.add_argument("--dry-run", action="store_true", help="list the trials, write nothing")
     sw.add_argument(
         "--early-stop",
