@@ -101,6 +101,20 @@ def test_missing_or_unreadable_spec_refused(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_unreachable_cluster_refused_in_one_line_and_nothing_written(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    spec = _spec(tmp_path, {"preset": "tiny", "seeds": [0]})
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(spec), "--out", str(out), "--address", f"127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no Ray cluster answers there" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+
+
 def test_dry_run_lists_the_trials_and_writes_nothing(tmp_path, capsys):
     spec = _spec(tmp_path, {"preset": "tiny", "seeds": [0, 1], "grid": {"loss.w_cap": [0.5, -1]}})
     out = tmp_path / "sweep"

@@ -47,6 +47,7 @@ import logging
 import math
 import os
 import re
+import socket
 import sys
 import time
 import traceback
@@ -591,18 +592,38 @@ def _check_out(out: Path, spec: SweepSpec) -> None:
         raise ConfigError(f"--out {str(out)!r} already holds files that are not a sweep")
 
 
-def _start_ray(address: str | None, workers: int | None, threads: int):
+def _reachable(address: str, timeout_s: float = 5.0) -> bool:
+    """Whether something listens at HOST:PORT (other address forms are left to Ray)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return True
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def _start_ray(address: str | None, workers: int | None, threads: int) -> int:
     """Connect to ``address`` or start a local Ray with ``workers`` trials' worth of CPUs;
-    return the number of trials to keep in flight."""
+    return the number of trials to keep in flight. Nothing is written before this succeeds."""
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # Ray's C++ logs: errors only
     import ray
 
     quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
     if address:
-        ray.init(address=address, **quiet)
+        if not _reachable(address):
+            raise ConfigError(f"--address {address!r}: no Ray cluster answers there")
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError) as err:
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(f"--address {address!r}: {msg}") from None
         cluster = int(ray.cluster_resources().get("CPU", 1))
         return workers or max(1, cluster // threads)
     workers = workers or max(1, (os.cpu_count() or 1) // threads)
-    ray.init(num_cpus=workers * threads, include_dashboard=False, **quiet)
+    # "local": a new Ray of our own, never a cluster someone else started on this machine
+    ray.init(address="local", num_cpus=workers * threads, include_dashboard=False, **quiet)
     return workers
 
 
@@ -651,19 +672,26 @@ def run_sweep(
         return [result_row(t, records[t.name]) for t in trials]
 
     t_start = time.perf_counter()
-    atomic_write_text(out / "sweep.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False))
-    rows = {t.name: result_row(t, records[t.name]) for t in trials}
-    columns = result_columns(spec)
-
-    def save():
-        write_table(out / "results.csv", columns, list(rows.values()))
-
     todo = [t for t in trials if (records[t.name] or {}).get("status") not in FINAL]
-    for t in todo:
-        rows[t.name]["status"] = "pending"
-    save()
-    if todo:
-        _run_on_ray(spec, out, todo, rows, save, workers, address, log)
+    slots = _start_ray(address, workers, max(trial_threads(t) for t in todo)) if todo else 0
+    try:
+        atomic_write_text(out / "sweep.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False))
+        rows = {t.name: result_row(t, records[t.name]) for t in trials}
+        columns = result_columns(spec)
+
+        def save():
+            write_table(out / "results.csv", columns, list(rows.values()))
+
+        for t in todo:
+            rows[t.name]["status"] = "pending"
+        save()
+        if todo:
+            _run_on_ray(spec, out, todo, rows, save, slots, address, log)
+    finally:
+        if todo:
+            import ray
+
+            ray.shutdown()
     wall = time.perf_counter() - t_start
     result = list(rows.values())
     report = write_sweep_report(out, spec, result, wall)
@@ -676,71 +704,65 @@ def run_sweep(
     return result
 
 
-def _run_on_ray(spec, out, todo, rows, save, workers, address, log) -> None:
+def _run_on_ray(spec, out, todo, rows, save, slots, address, log) -> None:
+    """Keep ``slots`` trials in flight on the running Ray until every trial in ``todo`` ended."""
     import ray
 
-    threads = max(trial_threads(t) for t in todo)
-    slots = _start_ray(address, workers, threads)
-    try:
-        task = ray.remote(run_trial)
-        board = None
-        if spec.early_stop:
-            seen: dict[int, dict[str, float]] = {}
-            for t in make_trials(spec):
-                for r, v in (
-                    (read_record(out / "trials" / t.name) or {}).get("rungs") or {}
-                ).items():
-                    seen.setdefault(int(r), {})[t.name] = v
-            board = ray.remote(RungBoard).remote(spec.early_stop, seen)
-        queue, flight, durations = list(todo), {}, []
-        finished, total = 0, len(todo)
-        log(
-            f"sweep: {total} trials to run ({len(rows) - total} already final), "
-            f"{slots} at a time" + (f" on {address}" if address else "")
-        )
+    task = ray.remote(run_trial)
+    board = None
+    if spec.early_stop:
+        seen: dict[int, dict[str, float]] = {}
+        for t in make_trials(spec):
+            for r, v in ((read_record(out / "trials" / t.name) or {}).get("rungs") or {}).items():
+                seen.setdefault(int(r), {})[t.name] = v
+        board = ray.remote(RungBoard).remote(spec.early_stop, seen)
+    queue, flight, durations = list(todo), {}, []
+    finished, total = 0, len(todo)
+    log(
+        f"sweep: {total} trials to run ({len(rows) - total} already final), "
+        f"{slots} at a time" + (f" on {address}" if address else "")
+    )
 
-        def fill() -> None:
-            while queue and len(flight) < slots:
-                t = queue.pop(0)
-                ref = task.options(num_cpus=trial_threads(t)).remote(
-                    spec.to_dict(), t, str(out.resolve()), board
-                )
-                flight[ref] = (t, time.perf_counter())
-                rows[t.name]["status"] = "running"
-            save()
-
-        fill()
-        while flight:
-            done, _ = ray.wait(list(flight), num_returns=1)
-            t, started = flight.pop(done[0])
-            try:
-                rec = ray.get(done[0])
-            except Exception as err:  # the worker died (out of memory, killed)
-                line = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-                rec = _write_record(
-                    out / "trials" / t.name,
-                    {
-                        "trial": t.name,
-                        "seed": t.seed,
-                        "values": t.values,
-                        "status": "failed",
-                        "error": f"{type(err).__name__}: {line}",
-                    },
-                )
-            durations.append(time.perf_counter() - started)
-            finished += 1
-            rows[t.name] = result_row(t, rec)
-            fill()
-            states = [r["status"] for r in rows.values()]
-            left = len(queue) + len(flight)
-            eta = np.mean(durations) * math.ceil(left / slots) if left else 0.0
-            metric = rec.get("metrics", {}).get("grid_fraction")
-            log(
-                f"sweep: {t.name} {rec['status']}"
-                + (f" (grid fraction {metric:.2f})" if metric is not None else "")
-                + (f" {rec.get('error')}" if rec.get("error") else "")
-                + f" | done {finished}/{total}, running {len(flight)}, failed "
-                f"{sum(s in ('failed', 'diverged') for s in states)}, ETA {_fmt_s(eta)}"
+    def fill() -> None:
+        while queue and len(flight) < slots:
+            t = queue.pop(0)
+            ref = task.options(num_cpus=trial_threads(t)).remote(
+                spec.to_dict(), t, str(out.resolve()), board
             )
-    finally:
-        ray.shutdown()
+            flight[ref] = (t, time.perf_counter())
+            rows[t.name]["status"] = "running"
+        save()
+
+    fill()
+    while flight:
+        done, _ = ray.wait(list(flight), num_returns=1)
+        t, started = flight.pop(done[0])
+        try:
+            rec = ray.get(done[0])
+        except Exception as err:  # the worker died (out of memory, killed)
+            line = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+            rec = _write_record(
+                out / "trials" / t.name,
+                {
+                    "trial": t.name,
+                    "seed": t.seed,
+                    "values": t.values,
+                    "status": "failed",
+                    "error": f"{type(err).__name__}: {line}",
+                },
+            )
+        durations.append(time.perf_counter() - started)
+        finished += 1
+        rows[t.name] = result_row(t, rec)
+        fill()
+        states = [r["status"] for r in rows.values()]
+        left = len(queue) + len(flight)
+        eta = np.mean(durations) * math.ceil(left / slots) if left else 0.0
+        metric = rec.get("metrics", {}).get("grid_fraction")
+        log(
+            f"sweep: {t.name} {rec['status']}"
+            + (f" (grid fraction {metric:.2f})" if metric is not None else "")
+            + (f" {rec.get('error')}" if rec.get("error") else "")
+            + f" | done {finished}/{total}, running {len(flight)}, failed "
+            f"{sum(s in ('failed', 'diverged') for s in states)}, ETA {_fmt_s(eta)}"
+        )
