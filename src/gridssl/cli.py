@@ -12,6 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from .ablate import ABLATIONS
 from .config import ConfigError, describe, load_analysis_config, load_config, preset_names
 
 EPILOG_TRAIN = """\
@@ -47,6 +48,23 @@ def _analysis_options(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one analysis key, e.g. --set analysis.samples_per_bin=100 (repeatable)",
     )
+
+
+SWEEP_EPILOG = """\
+SPEC.yaml:
+  preset: cpu                         # any preset name
+  steps: 8000                         # optional (default: the preset's)
+  seeds: [0, 1, 2]
+  set: {train.eval_every: 1000}       # optional, shared by every trial
+  grid: {loss.w_cap: [0.5, 1.5], model.n_units: [48, 96]}   # cartesian product
+  conditions: {full: {}, no_cap: {loss.w_cap: 0}}           # optional named override sets
+
+Each trial uses train.threads = 1 torch thread unless the spec sets it. On a Ray cluster
+(ray start --head on one machine, ray start --address HEAD:6379 on the others), run
+  gridssl sweep SPEC.yaml --out /shared/DIR --address HEAD:6379
+from a node of the cluster: every node needs gridssl installed, and DIR on a filesystem that
+all nodes mount at the same path.
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -304,6 +322,23 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from .sweep import load_spec, parse_spec, run_sweep
+
+    spec = load_spec(args.spec)
+    if args.early_stop:
+        spec = parse_spec({**spec.to_dict(), "early_stop": args.early_stop}, "--early-stop")
+    rows = run_sweep(spec, args.out, args.workers, args.address, args.dry_run)
+    return 0 if args.dry_run or all(r["status"] in ("ok", "stopped") for r in rows) else 1
+
+
+def cmd_ablate(args) -> int:
+    from .ablate import ablate
+
+    rows = ablate(args.preset, args.seeds, args.out, args.steps, args.workers, args.address)
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="gridssl",
@@ -414,6 +449,53 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--out", required=True, help="output .pt file")
     x.add_argument("--fp32", action="store_true", help="keep float32 weights")
     x.set_defaults(func=cmd_export)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="many runs from one spec (a grid x seeds), on Ray; resumable",
+        description="Train and evaluate every trial of SPEC.yaml (preset, steps, seeds, set, "
+        "grid, conditions) as a run directory under OUT/trials/, on a local Ray or a Ray "
+        "cluster; writes OUT/results.csv/.json, OUT/sweep.png and OUT/report.html. Rerunning the "
+        "same command skips finished trials and resumes interrupted ones.",
+        epilog=SWEEP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sw.add_argument("spec", help="SPEC.yaml")
+    sw.add_argument("--out", required=True, help="sweep directory")
+    sw.add_argument(
+        "--workers",
+        type=int,
+        help="trials at a time (default: CPU cores / train.threads; on a cluster: its CPUs)",
+    )
+    sw.add_argument(
+        "--address",
+        help="an existing Ray cluster, e.g. HEAD_IP:6379 or auto (run from a node of it)",
+    )
+    sw.add_argument("--dry-run", action="store_true", help="list the trials, write nothing")
+    sw.add_argument(
+        "--early-stop",
+        type=int,
+        default=0,
+        metavar="ETA",
+        help="stop hopeless trials: ASHA on the in-training grid fraction at rungs "
+        "train.eval_every * ETA^k, keeping the top 1/ETA (default 0: off)",
+    )
+    sw.set_defaults(func=cmd_sweep)
+
+    ab = sub.add_parser(
+        "ablate",
+        help="the paper's ablations as one sweep, with bootstrap CIs over seeds",
+        description="Train every ablation condition (" + ", ".join(ABLATIONS) + ") with "
+        "--seeds seeds as one sweep into OUT, then write OUT/ablations.csv (mean and 95%% "
+        "bootstrap CI over seeds), OUT/ablations.png and OUT/ablations.html.",
+    )
+    ab.add_argument("--preset", required=True, help=f"one of {preset_names()}")
+    ab.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per condition (3)")
+    ab.add_argument("--out", required=True, help="ablation directory")
+    ab.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    ab.add_argument("--workers", type=int, help="trials at a time (as for sweep)")
+    ab.add_argument("--address", help="an existing Ray cluster (as for sweep)")
+    ab.set_defaults(func=cmd_ablate)
 
     i = sub.add_parser("info", help="what a run is: config, seeds, progress, checkpoints")
     i.add_argument("run", help="run directory")

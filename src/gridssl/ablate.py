@@ -1,0 +1,259 @@
+"""``gridssl ablate``: the paper's ablations (SPEC.md section 1, item 4) as one sweep.
+
+Each condition is a set of config overrides on top of the chosen preset:
+
+    full             the preset as it is
+    no_cap           loss.w_cap = 0           (paper: a single module)
+    no_sep           loss.w_sep = 0           (paper: the grid structure is lost)
+    no_inv           loss.w_inv = 0           (paper: the grid structure is lost)
+    no_iso           loss.w_iso = 0           (paper: several modules, sheared or square lattices)
+    small_sigma_g    loss.sigma_g = 0.1       (paper: place-cell-like fields)
+    independent      data.mode = independent  (no permutation: B independent sequences)
+    identity         data.mode = identity     (no permutation: B copies of one sequence)
+    square_velocity  data.velocity_dist = square  (the paper's velocity distribution)
+
+small_sigma_g: the paper says a smaller sigma_g gives place-like fields but not the value it used.
+We take 0.1, a quarter of the paper's 0.4. States are non-negative unit vectors, so two of them lie
+0 to sqrt(2) apart. With sigma_g = 0.4 the separation kernel exp(-dg^2 / (2 sigma_g^2)) is still
+0.04 at dg = 1: far places must be coded by states far apart on the whole sphere. With 0.1 it is
+e^-2 = 0.14 at dg = 0.2 and below 1e-4 at dg = 0.45: it is enough that different places get states
+a few tenths apart, which one compact bump of activity per unit (a place code) achieves. A factor
+of four is far from the paper's value without collapsing the kernel to nothing.
+
+square_velocity equals full for presets that already use the square distribution (tiny, paper);
+it matters for ``cpu``, whose isotropic ``disk`` velocities are its own departure from the paper.
+
+``DIR/ablations.csv`` has one row per condition: for each metric its mean over the seeds whose
+trial finished, and a 95% percentile-bootstrap CI of that mean (resampling seeds, a generator
+seeded :data:`BOOTSTRAP_SEED`). ``period_m`` of a trial is the mean of its module periods (trials
+without a module do not count towards it; ``n_period`` says how many did).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import ConfigError
+from .io import atomic_write_text
+from .sweep import (
+    _figure,
+    html_page,
+    parse_spec,
+    result_columns,
+    run_sweep,
+    save_png,
+    write_table,
+)
+
+SMALL_SIGMA_G = 0.1  # the small_sigma_g condition (see the module docstring)
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "full": {},
+    "no_cap": {"loss.w_cap": 0.0},
+    "no_sep": {"loss.w_sep": 0.0},
+    "no_inv": {"loss.w_inv": 0.0},
+    "no_iso": {"loss.w_iso": 0.0},
+    "small_sigma_g": {"loss.sigma_g": SMALL_SIGMA_G},
+    "independent": {"data.mode": "independent"},
+    "identity": {"data.mode": "identity"},
+    "square_velocity": {"data.velocity_dist": "square"},
+}
+CLAIMS: dict[str, str] = {
+    "full": "modular grid cells (several modules, ratio ~1.7) [claims 1-2]",
+    "no_cap": "a single module",
+    "no_sep": "no grid structure",
+    "no_inv": "no grid structure",
+    "no_iso": "several modules, but sheared or square lattices",
+    "small_sigma_g": "place-cell-like fields",
+    "independent": "no spatial tuning (no permutation augmentation)",
+    "identity": "no spatial tuning (no permutation augmentation)",
+    "square_velocity": "the paper's own velocities: hexagonal grid cells",
+}
+METRICS = (
+    "grid_fraction",
+    "place_fraction",
+    "square_fraction",
+    "n_modules",
+    "period_m",
+    "invariance_ratio",
+)
+BOOTSTRAP_SEED = 0
+N_BOOT = 10_000
+CI_LEVEL = 0.95
+REPRESENTATIVE_ARENA_M = 2.0
+
+
+def bootstrap_ci(
+    values, rng: np.random.Generator, n_boot: int = N_BOOT, level: float = CI_LEVEL
+) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap CI of the mean of ``values`` (NaN and None dropped).
+
+    ``n_boot`` resamples with replacement, all drawn at once from ``rng``; one value gives a
+    zero-width interval, none gives NaNs.
+    """
+    v = np.asarray([x for x in values if x is not None], float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return (float("nan"),) * 3
+    means = v[rng.integers(0, v.size, (n_boot, v.size))].mean(axis=1)  # (n_boot,)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(v.mean()), float(lo), float(hi)
+
+
+def trial_period(row: dict) -> float | None:
+    periods = [p for p in row.get("module_periods_m") or [] if p is not None]
+    return float(np.mean(periods)) if periods else None
+
+
+def ablation_table(rows: list[dict], seed: int = BOOTSTRAP_SEED) -> list[dict]:
+    """One row per condition: trials finished, and mean, ci_lo, ci_hi of every metric."""
+    rng = np.random.default_rng(seed)
+    table = []
+    for cond in ABLATIONS:
+        done = [r for r in rows if r["condition"] == cond and r["status"] == "ok"]
+        out: dict[str, Any] = {"condition": cond, "n_ok": len(done), "n_trials": 0}
+        out["n_trials"] = sum(r["condition"] == cond for r in rows)
+        for m in METRICS:
+            vals = [trial_period(r) if m == "period_m" else r.get(m) for r in done]
+            mean, lo, hi = bootstrap_ci(vals, rng)
+            out |= {f"{m}_mean": _r(mean), f"{m}_ci_lo": _r(lo), f"{m}_ci_hi": _r(hi)}
+        out["n_period"] = sum(trial_period(r) is not None for r in done)
+        out["paper_claim"] = CLAIMS[cond]
+        table.append(out)
+    return table
+
+
+def _r(x: float) -> float | None:
+    return None if not np.isfinite(x) else round(x, 4)
+
+
+def table_columns() -> list[str]:
+    cols = ["condition", "n_trials", "n_ok"]
+    for m in METRICS:
+        cols += [f"{m}_mean", f"{m}_ci_lo", f"{m}_ci_hi"]
+    return [*cols, "n_period", "paper_claim"]
+
+
+def representative(run: Path) -> tuple[np.ndarray, np.ndarray, tuple, float]:
+    """The best-scoring unit of a trial in a 2 m arena: rate map (ny, nx), SAC, box, score."""
+    from .analysis.gridscore import grid_scores
+    from .analysis.ratemaps import rate_maps
+    from .analysis.sac import autocorrelogram
+    from .checkpoint import load
+    from .data import Arena
+    from .evaluate import arena_rollout
+
+    arena = Arena(REPRESENTATIVE_ARENA_M)
+    ro = arena_rollout(load(run), arena, seed=0)
+    rm = rate_maps(*ro.flat, arena.box, 0.05)
+    sacs = autocorrelogram(rm.maps)  # (U, 2ny-1, 2nx-1)
+    scores = grid_scores(sacs, variant="minmax").scores
+    u = int(np.argmax(np.nan_to_num(scores, nan=-np.inf))) if np.isfinite(scores).any() else 0
+    return rm.maps[u], sacs[u], arena.box, float(scores[u])
+
+
+def ablation_figure(rows: list[dict], table: list[dict], out: Path, path: Path) -> Path:
+    """Left: per condition, the best unit's rate map and SAC of its lowest-seed finished trial.
+    Right: each metric as bars (mean over seeds) with 95% bootstrap CIs, seeds as dots."""
+    fig = _figure(13, 1.5 * len(ABLATIONS))
+    left, right = fig.subfigures(1, 2, width_ratios=[1, 2])
+    maps_ax = left.subplots(len(ABLATIONS), 2, squeeze=False)
+    for i, cond in enumerate(ABLATIONS):
+        done = sorted(
+            (r for r in rows if r["condition"] == cond and r["status"] == "ok"),
+            key=lambda r: r["seed"],
+        )
+        a_map, a_sac = maps_ax[i]
+        for ax in (a_map, a_sac):
+            ax.set_xticks([])
+            ax.set_yticks([])
+        a_map.set_ylabel(cond, fontsize=8)
+        if not done:
+            a_map.text(0.5, 0.5, "no finished trial", ha="center", va="center", fontsize=7)
+            continue
+        m, sac, box, score = representative(out / "trials" / done[0]["trial"])
+        a_map.imshow(m, origin="lower", extent=box, cmap="viridis")
+        a_sac.imshow(sac, origin="lower", cmap="magma", vmin=-1, vmax=1)
+        a_map.set_title(f"seed {done[0]['seed']}", fontsize=7)
+        a_sac.set_title(f"score {score:.2f}", fontsize=7)
+    left.suptitle("best unit, lowest seed (2 m arena)", fontsize=8)
+    bars = right.subplots(3, 2, squeeze=False).ravel()
+    x = np.arange(len(ABLATIONS))
+    for ax, metric in zip(bars, METRICS):
+        mean = np.array(
+            [np.nan if t[f"{metric}_mean"] is None else t[f"{metric}_mean"] for t in table]
+        )
+        lo = np.array(
+            [np.nan if t[f"{metric}_ci_lo"] is None else t[f"{metric}_ci_lo"] for t in table]
+        )
+        hi = np.array(
+            [np.nan if t[f"{metric}_ci_hi"] is None else t[f"{metric}_ci_hi"] for t in table]
+        )
+        ax.bar(x, np.nan_to_num(mean), color="0.75")
+        ax.errorbar(x, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor="k", capsize=3)
+        for k, cond in enumerate(ABLATIONS):
+            ys = [
+                trial_period(r) if metric == "period_m" else r.get(metric)
+                for r in rows
+                if r["condition"] == cond and r["status"] == "ok"
+            ]
+            ys = [y for y in ys if y is not None]
+            ax.plot(np.full(len(ys), k), ys, "o", ms=3, color="C0")
+        ax.set_xticks(x, list(ABLATIONS), rotation=60, fontsize=7, ha="right")
+        ax.set_title(metric.replace("_", " "), fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+    right.suptitle("mean over seeds, 95% bootstrap CI; dots: seeds", fontsize=8)
+    return save_png(fig, path)
+
+
+def ablate(
+    preset: str,
+    seeds: int,
+    out: str | Path,
+    steps: int | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+) -> list[dict]:
+    """Run every condition x seeds 0..seeds-1 as one sweep into ``out``; write ablations.csv/.json,
+    ablations.png and ablations.html; return the sweep's result rows."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"--seeds {seeds!r} is not allowed: an integer >= 1")
+    spec = parse_spec(
+        {"preset": preset, "steps": steps, "seeds": list(range(seeds)), "conditions": ABLATIONS},
+        "ablate",
+    )
+    out = Path(out)
+    t0 = time.perf_counter()
+    rows = run_sweep(spec, out, workers, address)
+    table = ablation_table(rows)
+    write_table(out / "ablations.csv", table_columns(), table)
+    fig = ablation_figure(rows, table, out, out / "ablations.png")
+    wall = time.perf_counter() - t0
+    train = sum(r["train_s"] or 0 for r in rows)
+    text = [
+        f"Preset {preset}, {steps or 'the preset default'} steps, seeds 0-{seeds - 1}: every "
+        f"condition beside the paper's claim (SPEC.md section 1, item 4). Wall-clock of this "
+        f"invocation {wall:.0f} s; summed training time of the trials {train:.0f} s.",
+        "Means over the seeds whose trial finished, with 95% percentile-bootstrap CIs (seeds "
+        f"resampled, {N_BOOT} resamples, generator seed {BOOTSTRAP_SEED}). period_m: mean module "
+        "period of a trial with modules. Representative maps: the best-scoring unit of the "
+        "lowest-seed trial of each condition.",
+    ]
+    page = html_page(
+        f"gridssl ablate: {out}",
+        text,
+        [
+            ("Conditions", table_columns(), table),
+            ("Trials", result_columns(spec), rows),
+        ],
+        [("Ablations", fig, "Left: representative maps and SACs. Right: metrics with CIs.")],
+    )
+    atomic_write_text(out / "ablations.html", page)
+    print(
+        f"ablate: {out / 'ablations.csv'}, {out / 'ablations.html'} (wall-clock {wall:.0f} s)",
+        flush=True,
+    )
+    return rows

@@ -1,0 +1,744 @@
+"""``gridssl sweep``: many training runs from one spec, on Ray; every trial is a run directory.
+
+A spec (YAML) names a preset, seeds, shared overrides and a grid (a cartesian product)::
+
+    preset: cpu            # any preset name
+    steps: 8000            # optional (default: the preset's)
+    seeds: [0, 1, 2]
+    set: {train.eval_every: 1000}     # optional overrides shared by all trials
+    grid: {loss.w_cap: [0.5, 1.5], model.n_units: [48, 96]}   # cartesian product
+    conditions: {full: {}, no_cap: {loss.w_cap: 0}}   # optional named override sets (ablations)
+    early_stop: 0          # optional: ASHA reduction factor eta (>= 2); 0 = off
+
+``DIR`` (``--out``) then holds::
+
+    sweep.yaml            the spec (a rerun with another spec is refused)
+    trials/<name>/        an ordinary run directory (``gridssl info`` works) + trial.json + eval/
+    results.csv, .json    one row per trial, rewritten atomically whenever a trial changes state
+    sweep.png             each metric against each grid key, seeds as points
+    report.html           a self-contained page: the results table and the figure
+
+Engine: Ray core, not Ray Tune. A trial is already a complete, resumable unit: the Trainer writes
+its own run directory, checkpoints and metrics, and resumes exactly from them. Ray core gives what
+is missing (scheduling trials as tasks with ``num_cpus = train.threads``, on this machine or on a
+cluster through ``ray.init(address=...)``) and nothing else. Tune would add a second layer of
+experiment state (its own trial directories, checkpoint copies and restore logic) that has to agree
+with the run directories, its result reporting would have to be threaded through ``Trainer.fit``,
+and its searchers are not needed for a fixed grid. The one piece of Tune worth having, ASHA early
+stopping, is a small rule (:func:`asha_keep`) kept in a Ray actor that every trial asks at its
+rungs.
+
+Resumability: ``trials/<name>/trial.json`` (written atomically) records a trial's status. A rerun of
+the same command skips trials whose status is final (ok, failed, diverged, stopped), resumes trials
+with a run directory from their last checkpoint (``Trainer.resume``, which also drops metrics logged
+after that checkpoint) and starts the rest. Killing the sweep at any moment leaves only whole files:
+every file that matters is written by rename. To retry a failed trial, delete its directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import itertools
+import json
+import logging
+import math
+import os
+import re
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .config import ConfigError, _read_yaml, load_config, preset_names
+from .io import atomic_write, atomic_write_text
+
+SPEC_KEYS = ("preset", "steps", "seeds", "set", "grid", "conditions", "early_stop")
+FINAL = ("ok", "failed", "diverged", "stopped")  # a trial with one of these is not run again
+METRICS = (
+    "grid_fraction",
+    "place_fraction",
+    "square_fraction",
+    "n_modules",
+    "module_periods_m",
+    "median_grid_score",
+    "invariance_ratio",
+)
+PLOTTED = ("grid_fraction", "place_fraction", "square_fraction", "n_modules", "invariance_ratio")
+DEFAULT_THREADS = 1  # torch threads per trial unless the spec sets train.threads
+_NAME_OK = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+# ----------------------------------------------------------------------------- the spec
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep spec. ``conditions`` maps a name to its overrides (empty: no axis)."""
+
+    preset: str
+    seeds: tuple[int, ...]
+    steps: int | None = None
+    set: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list] = field(default_factory=dict)
+    conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    early_stop: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "preset": self.preset,
+            "steps": self.steps,
+            "seeds": list(self.seeds),
+            "set": dict(self.set),
+            "grid": {k: list(v) for k, v in self.grid.items()},
+            "conditions": {k: dict(v) for k, v in self.conditions.items()},
+            "early_stop": self.early_stop,
+        }
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns that tell trials apart besides the seed."""
+        return (["condition"] if self.conditions else []) + list(self.grid)
+
+
+@dataclass(frozen=True)
+class Trial:
+    name: str
+    seed: int
+    values: dict[str, Any]  # column -> value (condition name, grid values)
+    overrides: dict[str, Any]  # config key -> value: set < condition < grid
+
+
+def _known_keys() -> set[str]:
+    from .config import Config
+
+    return {f"{s}.{k}" for s, values in Config().to_dict().items() for k in values}
+
+
+def _check_overrides(what: str, overrides: Any, known: set[str]) -> dict[str, Any]:
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"sweep spec: {what} must be a mapping of KEY: VALUE")
+    for key in overrides:
+        if key not in known:
+            raise ConfigError(f"sweep spec: {what} has unknown config key {key!r}")
+        if key == "train.seed":
+            raise ConfigError(f"sweep spec: {what} sets train.seed: list seeds under 'seeds'")
+    return dict(overrides)
+
+
+def parse_spec(raw: Any, origin: str = "sweep spec") -> SweepSpec:
+    """Validate a spec mapping (see the module docstring); a bad one raises one-line ConfigError."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping with keys {list(SPEC_KEYS)}")
+    unknown = sorted(set(raw) - set(SPEC_KEYS))
+    if unknown:
+        raise ConfigError(f"{origin}: unknown key {unknown[0]!r}: allowed {list(SPEC_KEYS)}")
+    preset = raw.get("preset")
+    if preset not in preset_names():
+        raise ConfigError(f"{origin}: preset {preset!r} is not allowed: one of {preset_names()}")
+    seeds = raw.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        or len(set(seeds)) != len(seeds)
+    ):
+        raise ConfigError(f"{origin}: seeds = {seeds!r} is not allowed: distinct integers >= 0")
+    steps = raw.get("steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigError(f"{origin}: steps = {steps!r} is not allowed: an integer >= 1")
+    known = _known_keys()
+    shared = _check_overrides("set", raw.get("set"), known)
+    grid = _check_overrides("grid", raw.get("grid"), known)
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{origin}: grid {key!r} must be a non-empty list of values")
+    conditions = raw.get("conditions") or {}
+    if not isinstance(conditions, dict):
+        raise ConfigError(f"{origin}: conditions must be a mapping of NAME: {{KEY: VALUE}}")
+    for name in conditions:
+        if not isinstance(name, str) or _NAME_OK.search(name) or not name:
+            raise ConfigError(f"{origin}: condition name {name!r}: use letters, digits, _ . + -")
+    conditions = {n: _check_overrides(f"condition {n!r}", o, known) for n, o in conditions.items()}
+    if steps is not None and any("train.steps" in d for d in (shared, grid, *conditions.values())):
+        raise ConfigError(f"{origin}: train.steps is set twice: give 'steps' or train.steps")
+    early = raw.get("early_stop", 0) or 0
+    if isinstance(early, bool) or not isinstance(early, int) or early == 1 or early < 0:
+        raise ConfigError(
+            f"{origin}: early_stop = {early!r} is not allowed: 0 (off) or an integer eta >= 2"
+        )
+    return SweepSpec(preset, tuple(seeds), steps, shared, grid, conditions, early)
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    return parse_spec(_read_yaml(Path(path), "sweep spec"), f"sweep spec {str(path)!r}")
+
+
+def _label(value: Any) -> str:
+    text = {True: "true", False: "false"}.get(value, value) if isinstance(value, bool) else value
+    return _NAME_OK.sub("-", f"{text:g}" if isinstance(text, float) else str(text))
+
+
+def make_trials(spec: SweepSpec) -> list[Trial]:
+    """Every (condition, grid point, seed), named deterministically and filesystem-safely, e.g.
+    ``loss.w_cap=0.5_model.n_units=48_seed=0`` or ``no_cap_seed=1``."""
+    conditions = spec.conditions or {"": {}}
+    keys = list(spec.grid)
+    trials: list[Trial] = []
+    for cond, point in itertools.product(conditions, itertools.product(*spec.grid.values())):
+        for seed in spec.seeds:
+            values = ({"condition": cond} if spec.conditions else {}) | dict(zip(keys, point))
+            parts = ([cond] if cond else []) + [f"{k}={_label(v)}" for k, v in zip(keys, point)]
+            name = "_".join([*parts, f"seed={seed}"])
+            overrides = {**spec.set, **conditions[cond], **dict(zip(keys, point))}
+            trials.append(Trial(name, seed, values, overrides))
+    names = [t.name for t in trials]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise ConfigError(f"sweep spec: two trials would share the name {twice!r}")
+    return trials
+
+
+def _as_override(key: str, value: Any) -> str:
+    return f"{key}={str(value).lower() if isinstance(value, bool) else value}"
+
+
+def trial_config(spec: SweepSpec, trial: Trial):
+    """The trial's validated Config (raises ConfigError for a bad override value)."""
+    overrides = {"train.threads": DEFAULT_THREADS, **trial.overrides}
+    return load_config(
+        spec.preset,
+        overrides=[_as_override(k, v) for k, v in overrides.items()],
+        train__steps=spec.steps,
+        train__seed=trial.seed,
+    )
+
+
+def trial_threads(trial: Trial) -> int:
+    """CPUs a trial occupies (its torch threads; train.threads = 0 means all of them)."""
+    try:
+        threads = int(trial.overrides.get("train.threads", DEFAULT_THREADS))
+    except (TypeError, ValueError):
+        return DEFAULT_THREADS  # the trial fails at config validation anyway
+    return threads if threads > 0 else (os.cpu_count() or 1)
+
+
+# ----------------------------------------------------------------------------- one trial
+
+
+def read_record(run: Path) -> dict | None:
+    path = Path(run) / "trial.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _write_record(run: Path, record: dict) -> dict:
+    atomic_write_text(Path(run) / "trial.json", json.dumps(record, indent=2, default=_plain))
+    return record
+
+
+def _plain(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    return str(x)
+
+
+def _evaluate_trial(run: Path) -> dict:
+    """The trial's metrics from the one evaluation pipeline (``gridssl.analyze.trial_metrics``
+    with the default ``AnalysisConfig``: the primary 2 m arena, its time-shift null, no topology):
+    grid_fraction, place_fraction, square_fraction, n_modules, module_periods_m,
+    median_grid_score, invariance_ratio."""
+    from .analyze import trial_metrics  # the pipeline loads torch: only in the trial's worker
+
+    return trial_metrics(run)
+
+
+def asha_keep(values: list[float], value: float, eta: int) -> bool:
+    """Asynchronous successive halving: go on past a rung when ``value`` is among the top
+    ``1/eta`` of the ``values`` reported at that rung so far (``value`` included). With fewer
+    than ``eta`` reports nothing is judged yet, and ties with the cut-off go on."""
+    if len(values) < eta:
+        return True
+    cutoff = sorted(values, reverse=True)[max(1, len(values) // eta) - 1]
+    return value >= cutoff
+
+
+class RungBoard:
+    """The in-training grid fractions every trial reported at each rung (a Ray actor)."""
+
+    def __init__(self, eta: int, seen: dict[int, dict[str, float]]):
+        self.eta, self.seen = eta, {int(k): dict(v) for k, v in seen.items()}
+
+    def report(self, rung: int, trial: str, value: float) -> bool:
+        at = self.seen.setdefault(int(rung), {})
+        at[trial] = value
+        return asha_keep(list(at.values()), value, self.eta)
+
+
+def rungs(eval_every: int, steps: int, eta: int) -> list[int]:
+    """ASHA rungs: eval_every * eta^k below ``steps`` (each one an in-training evaluation)."""
+    out, r = [], eval_every
+    while 0 < r < steps:
+        out.append(r)
+        r *= eta
+    return out
+
+
+def _drop_partial_line(path: Path) -> None:
+    """A run killed while appending metrics.jsonl may end in half a line: drop it."""
+    if path.exists():
+        text = path.read_text()
+        if text and not text.endswith("\n"):
+            atomic_write_text(path, text[: text.rfind("\n") + 1])
+
+
+def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
+    """Train (create or resume) and evaluate one trial; return its final record (never raises)."""
+    from .checkpoint import read_metrics
+    from .train import Diverged, Trainer
+
+    spec = parse_spec(spec_dict)
+    run = Path(root) / "trials" / trial.name
+    prev = read_record(run) or {}
+    if prev.get("status") in FINAL:
+        return prev
+    rec = {
+        "trial": trial.name,
+        "seed": trial.seed,
+        "values": trial.values,
+        "status": "running",
+        "steps": 0,
+        "train_s": prev.get("train_s", 0.0),
+        "metrics": {},
+        "error": "",
+        "rungs": prev.get("rungs", {}),
+    }
+    try:
+        cfg = trial_config(spec, trial)
+    except ConfigError as err:
+        return _write_record(run, {**rec, "status": "failed", "error": str(err)})
+    t0 = time.perf_counter()
+    try:
+        if (run / "config.yaml").exists():
+            _drop_partial_line(run / "metrics.jsonl")
+            trainer = Trainer.resume(run)
+        else:
+            trainer = Trainer.create(cfg, run, f"gridssl sweep (trial {trial.name})")
+        _write_record(run, {**rec, "steps": trainer.step})
+        status = "ok"
+        if board is not None:
+            import ray
+
+            for rung in rungs(cfg.train.eval_every, cfg.train.steps, spec.early_stop):
+                if trainer.step < rung:
+                    trainer.fit(progress=False, until=rung)
+                if str(rung) in rec["rungs"]:
+                    continue  # judged before an interruption: it went on
+                row = next(m for m in read_metrics(run) if m["step"] == rung)
+                rec["rungs"][str(rung)] = row["eval_grid_fraction"]
+                _write_record(run, {**rec, "steps": trainer.step})
+                if not ray.get(board.report.remote(rung, trial.name, row["eval_grid_fraction"])):
+                    status = "stopped"
+                    break
+        if status == "ok":
+            trainer.fit(progress=False)
+        rec |= {"steps": trainer.step, "train_s": rec["train_s"] + time.perf_counter() - t0}
+        rec["metrics"] = _evaluate_trial(run)
+        rec["status"] = status
+    except Diverged as err:
+        rec |= {"status": "diverged", "error": str(err)}
+    except Exception as err:  # a trial's failure is recorded; the sweep goes on
+        line = str(err).splitlines()[0] if str(err) else ""
+        rec |= {"status": "failed", "error": f"{type(err).__name__}: {line}"}
+        rec["traceback"] = traceback.format_exc()
+    rec["train_s"] = round(rec["train_s"], 2)
+    return _write_record(run, rec)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def result_columns(spec: SweepSpec) -> list[str]:
+    return ["trial", "seed", *spec.columns, "status", "steps", "train_s", *METRICS, "error"]
+
+
+def result_row(trial: Trial, record: dict | None, status: str | None = None) -> dict:
+    rec = record or {}
+    metrics = rec.get("metrics") or {}
+    return {
+        "trial": trial.name,
+        "seed": trial.seed,
+        **trial.values,
+        "status": status or rec.get("status", "pending"),
+        "steps": rec.get("steps"),
+        "train_s": rec.get("train_s"),
+        **{m: metrics.get(m) for m in METRICS},
+        "error": rec.get("error", ""),
+    }
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return value
+
+
+def write_table(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """``path`` (.csv) and the same rows as JSON beside it, both atomically."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, columns, lineterminator="\n")
+    w.writeheader()
+    for row in rows:
+        w.writerow({c: _csv_cell(row.get(c)) for c in columns})
+    atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path.with_suffix(".json"), json.dumps(rows, indent=2, default=_plain))
+
+
+# ----------------------------------------------------------------------------- figure + report
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig, path: Path) -> Path:
+    return atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
+
+
+def sweep_figure(rows: list[dict], columns: list[str], path: Path) -> Path:
+    """Each metric (rows of panels) against each grid key (columns), one point per finished
+    trial (colour: seed), the mean over the rest of the grid and the seeds as a black bar."""
+    done = [r for r in rows if r["status"] in ("ok", "stopped")]
+    keys = columns or ["seed"]
+    fig = _figure(3.2 * len(keys), 2.2 * len(PLOTTED))
+    axes = fig.subplots(len(PLOTTED), len(keys), squeeze=False)
+    seeds = sorted({r["seed"] for r in rows})
+    colours = {s: f"C{i % 10}" for i, s in enumerate(seeds)}
+    for j, key in enumerate(keys):
+        levels = list(dict.fromkeys(r[key] for r in rows))
+        for i, metric in enumerate(PLOTTED):
+            ax = axes[i, j]
+            for k, level in enumerate(levels):
+                pts = [
+                    (r["seed"], r[metric])
+                    for r in done
+                    if r[key] == level and r[metric] is not None
+                ]
+                if not pts:
+                    continue
+                jitter = np.linspace(-0.15, 0.15, len(pts)) if len(pts) > 1 else [0.0]
+                for (seed, y), dx in zip(pts, jitter):
+                    ax.plot(k + dx, y, "o", ms=4, color=colours[seed], alpha=0.8)
+                mean = float(np.mean([y for _, y in pts]))
+                ax.plot([k - 0.25, k + 0.25], [mean, mean], "k-", lw=2)
+            ax.set_xticks(range(len(levels)), [_label(v) for v in levels], fontsize=7)
+            ax.tick_params(axis="y", labelsize=7)
+            if j == 0:
+                ax.set_ylabel(metric.replace("_", " "), fontsize=8)
+            if i == len(PLOTTED) - 1:
+                ax.set_xlabel(key, fontsize=8)
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], marker="o", ls="", color=c, label=f"seed {s}") for s, c in colours.items()
+    ]
+    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(seeds), 8), fontsize=8)
+    return save_png(fig, path)
+
+
+_CSS = (
+    "body{font-family:Helvetica,Arial,sans-serif;color:#222;max-width:1200px;margin:2em auto;"
+    "padding:0 1em;line-height:1.45}h1,h2{color:#3b528b}table{border-collapse:collapse;"
+    "font-size:0.85em;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
+    "th{background:#eef}td.t{text-align:left}img{max-width:100%;border:1px solid #ddd}"
+    ".bad{color:#b00}figcaption{color:#555;font-size:0.9em}"
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return "&ndash;"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, list):
+        return html.escape(", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value))
+    return html.escape(str(value))
+
+
+def html_page(
+    title: str,
+    paragraphs: list[str],
+    tables: list[tuple[str, list[str], list[dict]]],
+    figures: list[tuple[str, Path, str]],
+) -> str:
+    """A self-contained HTML page (inline CSS, figures as data: URIs, all text escaped):
+    paragraphs, then figures (title, PNG path, caption), then tables (caption, columns, rows)."""
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        *(f"<p>{html.escape(p)}</p>" for p in paragraphs),
+    ]
+    for name, path, caption in figures:
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts += [
+            f"<h2>{html.escape(name)}</h2><figure><img alt='{html.escape(name)}' ",
+            f"src='data:image/png;base64,{data}'><figcaption>{html.escape(caption)}",
+            "</figcaption></figure>",
+        ]
+    for caption, columns, rows in tables:
+        parts.append(f"<h2>{html.escape(caption)}</h2><table><tr>")
+        parts += [f"<th>{html.escape(c)}</th>" for c in columns]
+        parts.append("</tr>")
+        for row in rows:
+            bad = " class='bad'" if row.get("status") in ("failed", "diverged") else ""
+            cells = "".join(
+                f"<td class='t'>{_cell(row.get(c))}</td>"
+                if c in ("trial", "condition", "error", "status")
+                else f"<td>{_cell(row.get(c))}</td>"
+                for c in columns
+            )
+            parts.append(f"<tr{bad}>{cells}</tr>")
+        parts.append("</table>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def write_sweep_report(out: Path, spec: SweepSpec, rows: list[dict], wall_s: float) -> Path:
+    fig = sweep_figure(rows, spec.columns, out / "sweep.png")
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", *FINAL[1:], "pending")}
+    text = [
+        f"Preset {spec.preset}, steps {spec.steps or 'the preset default'}, seeds "
+        f"{list(spec.seeds)}, shared overrides {spec.set or 'none'}; {len(rows)} trials: "
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + f". Wall-clock of this invocation {wall_s:.0f} s.",
+        "Metrics: rate maps of smooth walks from the origin in a 2 m arena (5 cm bins); a grid "
+        "cell scores > 0.3 and above its 95th percentile time-shift null, with >= 3 firing "
+        "fields and not place-like. Each trial is a run directory under trials/.",
+    ]
+    page = html_page(
+        f"gridssl sweep: {out}",
+        text,
+        [("Trials", result_columns(spec), rows)],
+        [("Metrics against the grid", fig, "One point per trial (colour: seed); bar: mean.")],
+    )
+    return atomic_write_text(out / "report.html", page)
+
+
+# ----------------------------------------------------------------------------- the driver
+
+
+def _fmt_s(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return (
+        f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+        if seconds >= 3600
+        else (f"{seconds // 60}m{seconds % 60:02d}s")
+    )
+
+
+def _check_out(out: Path, spec: SweepSpec) -> None:
+    saved = out / "sweep.yaml"
+    if saved.exists():
+        if yaml.safe_load(saved.read_text()) != spec.to_dict():
+            raise ConfigError(
+                f"--out {str(out)!r} holds a sweep of another spec ({saved}): rerun with that "
+                "spec, or choose a new --out"
+            )
+    elif out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {str(out)!r} already holds files that are not a sweep")
+
+
+def _reachable(address: str, timeout_s: float = 5.0) -> bool:
+    """Whether something listens at HOST:PORT (other address forms are left to Ray)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return True
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def _start_ray(address: str | None, workers: int | None, threads: int) -> int:
+    """Connect to ``address`` or start a local Ray with ``workers`` trials' worth of CPUs;
+    return the number of trials to keep in flight. Nothing is written before this succeeds."""
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")  # Ray's C++ logs: errors only
+    import ray
+
+    quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
+    if address:
+        if not _reachable(address):
+            raise ConfigError(f"--address {address!r}: no Ray cluster answers there")
+        try:
+            ray.init(address=address, **quiet)
+        except (ConnectionError, RuntimeError) as err:
+            msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(f"--address {address!r}: {msg}") from None
+        cluster = int(ray.cluster_resources().get("CPU", 1))
+        return workers or max(1, cluster // threads)
+    workers = workers or max(1, (os.cpu_count() or 1) // threads)
+    # "local": a new Ray of our own, never a cluster someone else started on this machine
+    ray.init(address="local", num_cpus=workers * threads, include_dashboard=False, **quiet)
+    return workers
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: str | Path,
+    workers: int | None = None,
+    address: str | None = None,
+    dry_run: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Run (or resume) every trial of ``spec`` into ``out``; return the result rows."""
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    out = Path(out)
+    trials = make_trials(spec)
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers {workers} is not allowed: an integer >= 1")
+    _check_out(out, spec)
+    if spec.early_stop:
+        for t in trials:
+            try:
+                every = trial_config(spec, t).train.eval_every
+            except ConfigError:
+                continue  # the trial fails on its own
+            if every == 0:
+                raise ConfigError(
+                    f"early stopping needs the in-training evaluation: trial {t.name} has "
+                    "train.eval_every = 0 (set it under 'set')"
+                )
+    records = {t.name: read_record(out / "trials" / t.name) for t in trials}
+    if dry_run:
+        for t in trials:
+            rec = records[t.name] or {}
+            state = (
+                rec.get("status")
+                if rec.get("status") in FINAL
+                else ("resume" if (out / "trials" / t.name / "config.yaml").exists() else "new")
+            )
+            try:
+                trial_config(spec, t)
+                note = ""
+            except ConfigError as err:
+                note = f"  (will fail: {err})"
+            log(f"{t.name:<50} {state}{note}")
+        log(f"{len(trials)} trials; nothing written (--dry-run)")
+        return [result_row(t, records[t.name]) for t in trials]
+
+    t_start = time.perf_counter()
+    todo = [t for t in trials if (records[t.name] or {}).get("status") not in FINAL]
+    slots = _start_ray(address, workers, max(trial_threads(t) for t in todo)) if todo else 0
+    try:
+        atomic_write_text(out / "sweep.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False))
+        rows = {t.name: result_row(t, records[t.name]) for t in trials}
+        columns = result_columns(spec)
+
+        def save():
+            write_table(out / "results.csv", columns, list(rows.values()))
+
+        for t in todo:
+            rows[t.name]["status"] = "pending"
+        save()
+        if todo:
+            _run_on_ray(spec, out, todo, rows, save, slots, address, log)
+    finally:
+        if todo:
+            import ray
+
+            ray.shutdown()
+    wall = time.perf_counter() - t_start
+    result = list(rows.values())
+    report = write_sweep_report(out, spec, result, wall)
+    counts = {s: sum(r["status"] == s for r in result) for s in FINAL}
+    log(
+        f"sweep: {len(result)} trials ("
+        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        + f") in {_fmt_s(wall)}; {out / 'results.csv'}, {report}"
+    )
+    return result
+
+
+def _run_on_ray(spec, out, todo, rows, save, slots, address, log) -> None:
+    """Keep ``slots`` trials in flight on the running Ray until every trial in ``todo`` ended."""
+    import ray
+
+    task = ray.remote(run_trial)
+    board = None
+    if spec.early_stop:
+        seen: dict[int, dict[str, float]] = {}
+        for t in make_trials(spec):
+            for r, v in ((read_record(out / "trials" / t.name) or {}).get("rungs") or {}).items():
+                seen.setdefault(int(r), {})[t.name] = v
+        board = ray.remote(RungBoard).remote(spec.early_stop, seen)
+    queue, flight, durations = list(todo), {}, []
+    finished, total = 0, len(todo)
+    log(
+        f"sweep: {total} trials to run ({len(rows) - total} already final), "
+        f"{slots} at a time" + (f" on {address}" if address else "")
+    )
+
+    def fill() -> None:
+        while queue and len(flight) < slots:
+            t = queue.pop(0)
+            ref = task.options(num_cpus=trial_threads(t)).remote(
+                spec.to_dict(), t, str(out.resolve()), board
+            )
+            flight[ref] = (t, time.perf_counter())
+            rows[t.name]["status"] = "running"
+        save()
+
+    fill()
+    while flight:
+        done, _ = ray.wait(list(flight), num_returns=1)
+        t, started = flight.pop(done[0])
+        try:
+            rec = ray.get(done[0])
+        except Exception as err:  # the worker died (out of memory, killed)
+            line = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+            rec = _write_record(
+                out / "trials" / t.name,
+                {
+                    "trial": t.name,
+                    "seed": t.seed,
+                    "values": t.values,
+                    "status": "failed",
+                    "error": f"{type(err).__name__}: {line}",
+                },
+            )
+        durations.append(time.perf_counter() - started)
+        finished += 1
+        rows[t.name] = result_row(t, rec)
+        fill()
+        states = [r["status"] for r in rows.values()]
+        left = len(queue) + len(flight)
+        eta = np.mean(durations) * math.ceil(left / slots) if left else 0.0
+        metric = rec.get("metrics", {}).get("grid_fraction")
+        log(
+            f"sweep: {t.name} {rec['status']}"
+            + (f" (grid fraction {metric:.2f})" if metric is not None else "")
+            + (f" {rec.get('error')}" if rec.get("error") else "")
+            + f" | done {finished}/{total}, running {len(flight)}, failed "
+            f"{sum(s in ('failed', 'diverged') for s in states)}, ETA {_fmt_s(eta)}"
+        )
