@@ -486,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
         "ablate",
         help="the paper's ablations as one sweep, with bootstrap CIs over seeds",
         description="Train every ablation condition (" + ", ".join(ABLATIONS) + ") with "
-        "--seeds seeds as one sweep into OUT, then write OUT/ablations.csv (mean and 95%% "
+        "--seeds seeds as one sweep into OUT, then write OUT/ablations.csv (mean and 95% "
         "bootstrap CI over seeds), OUT/ablations.png and OUT/ablations.html.",
     )
     ab.add_argument("--preset", required=True, help=f"one of {preset_names()}")
