@@ -42,14 +42,22 @@ def _existing(path: str, what: str) -> Path:
     return p
 
 
+def _skipped(path: Path, reason: str) -> None:
+    print(f"gridssl: skipped {reason}; trying the next older checkpoint", file=sys.stderr)
+
+
 def cmd_train(args) -> int:
-    from .train import Trainer
+    from .train import EXIT_DIVERGED, Diverged, Trainer
 
     if args.resume:
-        if args.preset or args.config or args.set or args.seed or args.out or args.init_from:
-            raise ConfigError("--resume takes only --steps: the run's own config is reused")
+        if args.preset or args.config or args.seed or args.out or args.init_from:
+            raise ConfigError(
+                "--resume takes only --steps and --set: the run's own config is reused"
+            )
         steps = None if args.steps is None else load_config(train__steps=args.steps).train.steps
-        trainer = Trainer.resume(_existing(args.resume, "--resume"), steps)
+        trainer = Trainer.resume(
+            _existing(args.resume, "--resume"), steps, args.set, on_skip=_skipped
+        )
     else:
         if not args.out:
             raise ConfigError("--out DIR is required (or --resume DIR)")
@@ -62,7 +70,19 @@ def cmd_train(args) -> int:
         trainer = Trainer.create(
             cfg, Path(args.out), " ".join(map(shlex.quote, sys.argv)), init_from=init
         )
-    logs = trainer.fit(progress=not args.quiet)
+    try:
+        logs = trainer.fit(progress=not args.quiet)
+    except Diverged as err:
+        from .checkpoint import checkpoints
+
+        kept = checkpoints(trainer.run)
+        last = f"{kept[-1].name} is kept" if kept else "no checkpoint was written"
+        print(
+            f"gridssl: error: {err}; {last}: resume with --resume {trainer.run} "
+            "--set train.lr=SMALLER",
+            file=sys.stderr,
+        )
+        return EXIT_DIVERGED
     print(
         f"{trainer.run}: step {trainer.step}, "
         + ", ".join(
@@ -78,15 +98,27 @@ def cmd_info(args) -> int:
     from .checkpoint import checkpoints, read_metrics
 
     run = _existing(args.run, "run")
-    if not (run / "config.yaml").exists():
+    if not (run / "config.yaml").is_file():
         raise ConfigError(f"run {args.run!r} is not a run directory (no config.yaml)")
-    meta = json.loads((run / "meta.json").read_text()) if (run / "meta.json").exists() else {}
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    try:
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+    except yaml.YAMLError:
+        raise ConfigError(f"{run / 'config.yaml'} is not valid YAML") from None
+    if not isinstance(cfg, dict) or not all(isinstance(v, dict) for v in cfg.values()):
+        raise ConfigError(f"{run / 'config.yaml'} is not a mapping of config sections")
+    meta: dict = {}
+    if (run / "meta.json").exists():
+        try:
+            meta = json.loads((run / "meta.json").read_text())
+        except json.JSONDecodeError:
+            raise ConfigError(f"{run / 'meta.json'} is not valid JSON") from None
+        if not isinstance(meta, dict):
+            raise ConfigError(f"{run / 'meta.json'} is not a JSON object")
     metrics = read_metrics(run)
     ck = checkpoints(run)
     print(f"run        {run}")
     print(
-        f"seed       {meta.get('seed')}   git {meta.get('git_commit', '?')[:12]}   "
+        f"seed       {meta.get('seed')}   git {str(meta.get('git_commit', '?'))[:12]}   "
         f"gridssl {meta.get('gridssl_version')}   torch {meta.get('torch_version')}"
     )
     for section, values in cfg.items():
@@ -387,15 +419,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _refused(err: BaseException) -> bool:
+    """Errors that are reported in one line: bad input, unusable model files, failed writes."""
+    from .checkpoint import CheckpointError  # imported here: `gridssl --help` needs no torch
+    from .io import WriteError
+
+    return isinstance(err, (ConfigError, CheckpointError, WriteError, FileNotFoundError))
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Refused input, an unusable model file (:class:`CheckpointError`) and a
+    failed write (:class:`gridssl.io.WriteError`: disk full, read-only folder) each print one
+    line and exit 2; a divergence exits ``EXIT_DIVERGED`` (3); Ctrl-C exits 130."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as err:
-        print(f"gridssl: error: {err}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        print(f"gridssl: error: {err}", file=sys.stderr)
+    except (ConfigError, FileNotFoundError, OSError, ValueError) as err:
+        if not _refused(err):
+            raise
+        print(f"gridssl: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

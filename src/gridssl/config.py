@@ -139,6 +139,13 @@ class TrainConfig:
     threads: int = _opt(0, ge=0, doc="torch CPU threads (0: torch's default)")
     device: str = _opt("cpu", choices=("cpu", "cuda", "auto"), doc="where to train")
     log_every: int = _opt(10, gt=0, doc="steps between metrics.jsonl lines")
+    print_every: int = _opt(
+        0,
+        ge=0,
+        doc="when stderr is not a terminal (a log file, CI, a sweep worker): steps between plain "
+        "progress lines instead of a progress bar (0: about 20 lines a run, a multiple of "
+        "log_every)",
+    )
     ckpt_every: int = _opt(1000, gt=0, doc="steps between checkpoints")
     keep_ckpts: int = _opt(3, gt=0, doc="checkpoints kept (the last K)")
     eval_every: int = _opt(0, ge=0, doc="steps between in-training grid evaluations (0: never)")
@@ -283,6 +290,16 @@ def _read_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{what} {str(path)!r} is not valid YAML{where}") from None
 
 
+def _apply_overrides(raw: dict, overrides: list[str] | None) -> None:
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--set {item!r} is not allowed: expected KEY=VALUE, e.g. loss.sigma_g=0.5"
+            )
+        _apply(raw, key.strip(), value.strip())
+
+
 def load_config(
     preset: str | None = None,
     file: str | Path | None = None,
@@ -302,13 +319,7 @@ def load_config(
         _merge(raw, yaml.safe_load(text), f"preset {preset!r}")
     if file is not None:
         _merge(raw, _read_yaml(Path(file), "config file"), f"config file {str(file)!r}")
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"--set {item!r} is not allowed: expected KEY=VALUE, e.g. loss.sigma_g=0.5"
-            )
-        _apply(raw, key.strip(), value.strip())
+    _apply_overrides(raw, overrides)
     for dunder, value in direct.items():
         if value is not None:
             _apply(raw, dunder.replace("__", "."), value)
@@ -325,10 +336,12 @@ def _migrate(d: dict) -> dict:
     return d
 
 
-def config_from_dict(d: dict) -> Config:
-    """Rebuild a Config saved by :meth:`Config.to_dict` (validated like any other input)."""
+def config_from_dict(d: dict, overrides: list[str] | None = None) -> Config:
+    """Rebuild a Config saved by :meth:`Config.to_dict` (validated like any other input), with
+    optional ``key=value`` overrides on top (as ``--set`` gives them)."""
     raw: dict[str, dict[str, Any]] = {}
     _merge(raw, _migrate(d), "saved config")
+    _apply_overrides(raw, overrides)
     return build(raw)
 
 
