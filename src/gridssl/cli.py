@@ -194,16 +194,9 @@ def cmd_score(args) -> int:
 
     path = _existing(args.maps, "maps file")
     bin_size = _positive(args.bin_size, "--bin-size")
-    try:
-        maps = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise ConfigError(f"maps file {args.maps!r} is not a readable .npy array ({err})") from None
-    if maps.ndim != 3 or not np.issubdtype(maps.dtype, np.number) or min(maps.shape[1:]) < 5:
-        raise ConfigError(
-            f"maps file {args.maps!r} has shape {maps.shape} and dtype {maps.dtype}: "
-            "expected numbers of shape (units, ny, nx), ny and nx >= 5"
-        )
-    maps = maps.astype(float)
+    if args.shuffles < 0:
+        raise ConfigError(f"--shuffles {args.shuffles} is not allowed: expected 0 or more")
+    maps = read_maps(path, args.maps)
     ny, nx = maps.shape[1:]
     rm = RateMaps(
         maps,
@@ -215,7 +208,12 @@ def cmd_score(args) -> int:
     if args.shuffles:
         from .analysis.nulls import block_shuffle_null
 
-        block = max(2, min(ny, nx) // 5)
+        block = args.block_bins or max(2, min(ny, nx) // 5)
+        if block < 1 or (ny // block) * (nx // block) < 2:
+            raise ConfigError(
+                f"--block-bins {block} is not allowed for {ny}x{nx} maps: expected 1 to "
+                f"{max(ny, nx) // 2} (at least 2 blocks)"
+            )
         null = block_shuffle_null(maps, args.shuffles, block, np.random.default_rng(args.seed))
     pop = analyse_maps(rm, null, rng=args.seed)
     rows = [
@@ -256,6 +254,50 @@ def cmd_score(args) -> int:
         f"{summary['n_modules']} periods {summary['module_periods_m']} m"
     )
     return 0
+
+
+SCORE_SHUFFLES = 20  # `gridssl score`'s default spatial null (block shuffles per unit)
+MIN_MAP_BINS = 5  # the smallest map side `gridssl score` takes (the SAC needs a few lags)
+
+
+def read_maps(path: Path, name: str):
+    """The rate maps of a ``.npy`` file as float64 (units, ny, nx), or a one-line ConfigError.
+
+    Taken: real numbers (float or int dtype) of shape (units, ny, nx), or (ny, nx) for one map,
+    ny and nx >= 5, NaN marking unvisited bins. A unit whose bins are all NaN is scored NaN and
+    is never a grid cell. Refused: other shapes, no maps, bool / complex / object / text
+    dtypes, +-inf values, values beyond 1e150 in size (their squares overflow), a file that is
+    not a readable .npy array (pickled arrays are never loaded), and maps with no finite bin.
+    """
+    import numpy as np
+
+    try:
+        maps = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"maps file {name!r} is not a readable .npy array ({first})") from None
+    if not isinstance(maps, np.ndarray):
+        maps.close()  # an .npz archive
+        raise ConfigError(f"maps file {name!r} is an .npz archive: save one array with np.save")
+    expected = "expected real numbers of shape (units, ny, nx) or (ny, nx), ny and nx >= 5"
+    real = np.issubdtype(maps.dtype, np.floating) or np.issubdtype(maps.dtype, np.integer)
+    if maps.ndim == 2:
+        maps = maps[None]
+    if maps.ndim != 3 or not real or min(maps.shape[1:], default=0) < MIN_MAP_BINS:
+        raise ConfigError(
+            f"maps file {name!r} has shape {maps.shape} and dtype {maps.dtype}: {expected}"
+        )
+    if maps.shape[0] == 0:
+        raise ConfigError(f"maps file {name!r} holds no maps (shape {maps.shape})")
+    maps = maps.astype(float)
+    if np.isinf(maps).any():
+        raise ConfigError(f"maps file {name!r} holds inf values: use NaN for unvisited bins")
+    finite = np.isfinite(maps)
+    if not finite.any():
+        raise ConfigError(f"maps file {name!r} holds no finite value (every bin is NaN)")
+    if np.abs(maps[finite]).max() > 1e150:
+        raise ConfigError(f"maps file {name!r} holds values beyond 1e150 in size: rescale the maps")
+    return maps
 
 
 def _r(x) -> float | None:
@@ -388,8 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument(
         "--shuffles",
         type=int,
+        default=SCORE_SHUFFLES,
+        help=f"block-shuffle null: shuffles per unit (default {SCORE_SHUFFLES}); a unit is a grid "
+        "cell only above max(0.3, its null's 95th percentile). 0: the 0.3 threshold alone, "
+        "which calls some smooth noise maps grid cells",
+    )
+    sc.add_argument(
+        "--block-bins",
+        type=int,
         default=0,
-        help="block-shuffle null per unit (default 0: fixed 0.3 threshold)",
+        help="block side of the null, in bins (default 0: a fifth of the shorter map side, "
+        "at least 2)",
     )
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--json", action="store_true", help="JSON instead of a table")
