@@ -213,22 +213,22 @@ class Trainer:
         cfg = config_from_dict(raw, extra)
         self = cls(cfg, run)
         found = checkpoints(run)
-        used = None
+        skipped: list[tuple[Path, str]] = []
         for path in reversed(found):
             try:
                 state = read_checkpoint(path, self.device)
             except CheckpointError as err:
-                if on_skip is not None:
-                    on_skip(path, str(err))
+                skipped.append((path, str(err)))
                 continue
             self.load_state(state, path)
-            used = path
             break
-        if found and used is None:
+        if found and len(skipped) == len(found):
             raise CheckpointError(
-                f"--resume {str(run)!r}: no intact checkpoint among {[p.name for p in found]}; "
-                "nothing was changed"
+                f"--resume {str(run)!r}: no intact checkpoint among {[p.name for p in found]} "
+                f"(newest: {skipped[0][1]}); nothing was changed"
             )
+        for path, reason in skipped if on_skip is not None else ():
+            on_skip(path, reason)
         if extra:
             atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         # metrics logged after the checkpoint we resume from are replayed: drop them
