@@ -13,6 +13,7 @@ the file and the problem.
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 import zipfile
@@ -46,7 +47,12 @@ class CheckpointNotFound(CheckpointError, FileNotFoundError):
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    atomic_write(path, lambda fh: torch.save(obj, fh))
+    """``torch.save`` through :func:`gridssl.io.atomic_write`. The file is serialised in memory
+    first: torch.save turns a failed write (a full disk) into an unrelated RuntimeError, while a
+    plain write of bytes reports it as the OSError it is (a one-line WriteError)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, lambda fh: fh.write(buf.getbuffer()))
 
 
 def checkpoints(run: Path) -> list[Path]:
