@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -181,7 +182,7 @@ def _positive(value, what: str) -> float:
         v = float(value)
     except ValueError:
         raise ConfigError(f"{what} {value!r} is not allowed: expected a positive number") from None
-    if not v > 0:
+    if not (v > 0 and math.isfinite(v)):
         raise ConfigError(f"{what} {value!r} is not allowed: expected a positive number")
     return v
 
@@ -194,8 +195,9 @@ def cmd_score(args) -> int:
 
     path = _existing(args.maps, "maps file")
     bin_size = _positive(args.bin_size, "--bin-size")
-    if args.shuffles < 0:
-        raise ConfigError(f"--shuffles {args.shuffles} is not allowed: expected 0 or more")
+    for name, value in (("--shuffles", args.shuffles), ("--seed", args.seed)):
+        if value < 0:
+            raise ConfigError(f"{name} {value} is not allowed: expected 0 or more")
     maps = read_maps(path, args.maps)
     ny, nx = maps.shape[1:]
     rm = RateMaps(

@@ -135,7 +135,7 @@ class TrainConfig:
     plateau_factor: float = _opt(0.5, gt=0, le=1, doc="ReduceLROnPlateau factor [guess]")
     plateau_patience: int = _opt(10, ge=0, doc="ReduceLROnPlateau patience, in evaluations [guess]")
     min_lr: float = _opt(0.0, ge=0, doc="learning-rate floor (plateau and cosine)")
-    seed: int = _opt(0, ge=0, doc="seed of every random draw of the run")
+    seed: int = _opt(0, ge=0, le=2**32 - 1, doc="seed of every random draw of the run")
     threads: int = _opt(0, ge=0, doc="torch CPU threads (0: torch's default)")
     device: str = _opt("cpu", choices=("cpu", "cuda", "auto"), doc="where to train")
     log_every: int = _opt(10, gt=0, doc="steps between metrics.jsonl lines")
@@ -180,6 +180,9 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in files if p.name.endswith(".yaml"))
 
 
+MAX_INT = 2**53  # integers beyond this are not exact as floats (and no setting needs them)
+
+
 def _coerce(key: str, value: Any, typ: type) -> Any:
     """Convert a YAML or command-line value to the field's type, or raise ConfigError."""
     text = repr(value)
@@ -197,17 +200,19 @@ def _coerce(key: str, value: Any, typ: type) -> Any:
             raise ConfigError(f"{key} = {text} is not allowed: expected an integer")
         try:
             num = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{key} = {text} is not allowed: expected an integer") from None
         if not math.isfinite(num) or num != int(num):
             raise ConfigError(f"{key} = {text} is not allowed: expected an integer")
+        if abs(num) > MAX_INT:
+            raise ConfigError(f"{key} = {text} is not allowed: expected an integer below 2**53")
         return int(num)
     if typ is float:
         if isinstance(value, bool):
             raise ConfigError(f"{key} = {text} is not allowed: expected a number")
         try:
             num = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{key} = {text} is not allowed: expected a number") from None
         if not math.isfinite(num):
             raise ConfigError(f"{key} = {text} is not allowed: expected a finite number")
@@ -282,12 +287,17 @@ def _read_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{what} {str(path)!r} does not exist") from None
     except OSError as err:
         raise ConfigError(f"{what} {str(path)!r} cannot be read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         line = getattr(getattr(err, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
         raise ConfigError(f"{what} {str(path)!r} is not valid YAML{where}") from None
+    if data is None:
+        raise ConfigError(f"{what} {str(path)!r} is empty: expected {{section: {{key: value}}}}")
+    return data
 
 
 def _apply_overrides(raw: dict, overrides: list[str] | None) -> None:
