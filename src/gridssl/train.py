@@ -337,6 +337,7 @@ class Trainer:
         """
         t = self.cfg.train
         stop = t.steps if until is None else min(until, t.steps)
+        threads = torch.get_num_threads()  # restored on the way out: no global state is left
         if t.threads:
             torch.set_num_threads(t.threads)
         writer = _tensorboard(self.run / "tb", self.step)
@@ -379,6 +380,7 @@ class Trainer:
                     if self.step % t.ckpt_every == 0 or self.step in (t.steps, stop):
                         self.save_checkpoint()
         finally:
+            torch.set_num_threads(threads)
             report.close()
             if writer is not None:
                 writer.close()
