@@ -130,6 +130,17 @@ def test_malformed_config_files_are_refused(tmp_path, capsys, text):
     _refused(tmp_path, capsys, ["--config", str(f)])
 
 
+@pytest.mark.parametrize(
+    "item",
+    [f"{k}={v}" for k, (typ, _) in FIELDS.items() if typ == "int" for v in (2**53 + 1, 10**30)]
+    + ["train.seed=4294967296"],
+)
+def test_huge_integers_are_refused(tmp_path, capsys, item):
+    """Every integer setting, beyond 2**53 (not exact as a float), and a seed beyond 2**32 - 1
+    (seeds are combined with offsets in int64 generators)."""
+    _refused(tmp_path, capsys, ["--set", item])
+
+
 def test_config_file_that_is_not_text(tmp_path, capsys):
     f = tmp_path / "c.yaml"
     f.write_bytes(b"\xff\xfe\x00binary")
@@ -142,12 +153,10 @@ REFUSED_KINDS = {"nan_only", "inf", "bool", "complex", "1d", "4d", "empty", "tin
 REFUSED_KINDS |= {"huge", "text", "npz", "not_npy"}
 
 
-@st.composite
-def maps_case(draw):
-    """(kind, what to save): every malformed shape, dtype and value the issue lists, and the
-    accepted cases (int dtype, one 2-D map, NaN-only units among good ones, negative rates)."""
-    kinds = sorted(REFUSED_KINDS | {"int", "2d", "some_nan_units", "negative", "float32"})
-    kind = draw(st.sampled_from(kinds))
+def _maps(kind: str, draw) -> np.ndarray | None:
+    """What to save for ``kind``: every malformed shape, dtype and value the issue lists, and
+    the accepted cases (int dtype, one 2-D map, NaN-only units among good ones, negative rates).
+    ``draw`` draws sizes and seeds (hypothesis, or fixed values)."""
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     u, ny, nx = draw(st.integers(1, 4)), draw(st.integers(5, 12)), draw(st.integers(5, 12))
     good = rng.random((u, ny, nx))
@@ -169,13 +178,18 @@ def maps_case(draw):
         "negative": good - 2.0,
         "float32": good.astype(np.float32),
     }.get(kind)
-    return kind, a
+    return a
 
 
-@settings(FUZZ, max_examples=40)
-@given(case=maps_case())
-def test_score_takes_or_refuses_every_array(tmp_path, capsys, case):
-    kind, maps = case
+KINDS = sorted(REFUSED_KINDS | {"int", "2d", "some_nan_units", "negative", "float32"})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@settings(FUZZ, max_examples=3)
+@given(data=st.data())
+def test_score_takes_or_refuses_every_array(tmp_path, capsys, kind, data):
+    """16 kinds x 3 generated arrays each (sizes, seeds, which empty axis, how tiny)."""
+    maps = _maps(kind, data.draw)
     path = tmp_path / "m.npy"
     if kind == "npz":
         np.savez(tmp_path / "m.npz", a=np.zeros((1, 6, 6)))

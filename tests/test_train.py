@@ -116,8 +116,8 @@ def test_thread_count_gives_the_same_evaluations(tmp_path):
     along the run: 2e-3 relative in grad_norm by step 20, and score medians differ by 0.02 at
     step 40); with one thread count it is bitwise reproducible (tests/test_resume.py)."""
     before = torch.get_num_threads()
-    one = _run(tmp_path, "t1", "--set", "train.threads=1")
     two = _run(tmp_path, "t2", "--set", "train.threads=2")
+    one = _run(tmp_path, "t1", "--set", "train.threads=1")
     assert torch.get_num_threads() == before  # fit restores the global setting
     counts = ("eval_grid_fraction", "eval_above_threshold", "eval_multi_field")
     ea = [{k: v for k, v in r.items() if k in counts} for r in read_metrics(one)]

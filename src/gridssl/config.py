@@ -204,7 +204,7 @@ def _coerce(key: str, value: Any, typ: type) -> Any:
             raise ConfigError(f"{key} = {text} is not allowed: expected an integer") from None
         if not math.isfinite(num) or num != int(num):
             raise ConfigError(f"{key} = {text} is not allowed: expected an integer")
-        if abs(num) > MAX_INT:
+        if abs(num) >= MAX_INT:
             raise ConfigError(f"{key} = {text} is not allowed: expected an integer below 2**53")
         return int(num)
     if typ is float:
