@@ -284,13 +284,14 @@ def read_maps(path: Path, name: str):
     if not isinstance(maps, np.ndarray):
         maps.close()  # an .npz archive
         raise ConfigError(f"maps file {name!r} is an .npz archive: save one array with np.save")
-    expected = "expected real numbers of shape (units, ny, nx) or (ny, nx), ny and nx >= 5"
+    expected = "expected numbers (float or int) of shape (units, ny, nx) or (ny, nx), ny, nx >= 5"
     real = np.issubdtype(maps.dtype, np.floating) or np.issubdtype(maps.dtype, np.integer)
+    shape = maps.shape
     if maps.ndim == 2:
         maps = maps[None]
     if maps.ndim != 3 or not real or min(maps.shape[1:], default=0) < MIN_MAP_BINS:
         raise ConfigError(
-            f"maps file {name!r} has shape {maps.shape} and dtype {maps.dtype}: {expected}"
+            f"maps file {name!r} has shape {shape} and dtype {maps.dtype}: {expected}"
         )
     if maps.shape[0] == 0:
         raise ConfigError(f"maps file {name!r} holds no maps (shape {maps.shape})")
