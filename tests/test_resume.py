@@ -71,8 +71,8 @@ def _tiny(tmp_path, name, *extra):
 
 
 def test_resume_falls_back_past_a_truncated_newest_checkpoint(tmp_path, capsys):
-    full = _tiny(tmp_path, "full")
-    run = _tiny(tmp_path, "run")
+    full = _tiny(tmp_path, "full", "--set", "train.eval_every=0")  # evaluation: test above
+    run = _tiny(tmp_path, "run", "--set", "train.eval_every=0")
     newest = checkpoints(run)[-1]
     newest.write_bytes(newest.read_bytes()[:1000])  # a write cut short
     with open(run / "metrics.jsonl", "a") as fh:  # and a metrics line cut short by the crash
