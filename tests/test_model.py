@@ -56,3 +56,21 @@ def test_identity_init_and_g0():
     a = SICNet(ModelConfig(n_units=10, mlp_hidden=8), torch.Generator().manual_seed(5))
     b = SICNet(ModelConfig(n_units=10, mlp_hidden=8), torch.Generator().manual_seed(5))
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_rollout_batch_and_time_chunks_match_one_chunk():
+    """SICNet.rollout with a small max_matrices (several batch chunks and time chunks) gives
+    the states of one big chunk, with and without autograd."""
+    from gridssl.config import ModelConfig
+    from gridssl.model import SICNet
+
+    net = SICNet(ModelConfig(n_units=8, mlp_hidden=16), torch.Generator().manual_seed(3))
+    v = torch.rand(7, 9, 2, generator=torch.Generator().manual_seed(4)) * 0.3 - 0.15
+    with torch.no_grad():
+        whole = net.rollout(v, max_matrices=10_000)
+        for m in (1, 3, 5, 13):  # rows = min(B, m) per batch chunk, m // rows steps per chunk
+            assert torch.allclose(net.rollout(v, max_matrices=m), whole, atol=1e-6), m
+    grad = net.rollout(v, max_matrices=4)
+    assert grad.requires_grad and torch.allclose(grad.detach(), whole, atol=1e-6)
+    grad.sum().backward()
+    assert all(p.grad is not None for p in net.parameters())

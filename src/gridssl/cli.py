@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -81,14 +82,22 @@ def _existing(path: str, what: str) -> Path:
     return p
 
 
+def _skipped(path: Path, reason: str) -> None:
+    print(f"gridssl: skipped {reason}; trying the next older checkpoint", file=sys.stderr)
+
+
 def cmd_train(args) -> int:
-    from .train import Trainer
+    from .train import EXIT_DIVERGED, Diverged, Trainer
 
     if args.resume:
-        if args.preset or args.config or args.set or args.seed or args.out or args.init_from:
-            raise ConfigError("--resume takes only --steps: the run's own config is reused")
+        if args.preset or args.config or args.seed or args.out or args.init_from:
+            raise ConfigError(
+                "--resume takes only --steps and --set: the run's own config is reused"
+            )
         steps = None if args.steps is None else load_config(train__steps=args.steps).train.steps
-        trainer = Trainer.resume(_existing(args.resume, "--resume"), steps)
+        trainer = Trainer.resume(
+            _existing(args.resume, "--resume"), steps, args.set, on_skip=_skipped
+        )
     else:
         if not args.out:
             raise ConfigError("--out DIR is required (or --resume DIR)")
@@ -101,7 +110,19 @@ def cmd_train(args) -> int:
         trainer = Trainer.create(
             cfg, Path(args.out), " ".join(map(shlex.quote, sys.argv)), init_from=init
         )
-    logs = trainer.fit(progress=not args.quiet)
+    try:
+        logs = trainer.fit(progress=not args.quiet)
+    except Diverged as err:
+        from .checkpoint import checkpoints
+
+        kept = checkpoints(trainer.run)
+        last = f"{kept[-1].name} is kept" if kept else "no checkpoint was written"
+        print(
+            f"gridssl: error: {err}; {last}: resume with --resume {trainer.run} "
+            "--set train.lr=SMALLER",
+            file=sys.stderr,
+        )
+        return EXIT_DIVERGED
     print(
         f"{trainer.run}: step {trainer.step}, "
         + ", ".join(
@@ -117,15 +138,27 @@ def cmd_info(args) -> int:
     from .checkpoint import checkpoints, read_metrics
 
     run = _existing(args.run, "run")
-    if not (run / "config.yaml").exists():
+    if not (run / "config.yaml").is_file():
         raise ConfigError(f"run {args.run!r} is not a run directory (no config.yaml)")
-    meta = json.loads((run / "meta.json").read_text()) if (run / "meta.json").exists() else {}
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    try:
+        cfg = yaml.safe_load((run / "config.yaml").read_text())
+    except yaml.YAMLError:
+        raise ConfigError(f"{run / 'config.yaml'} is not valid YAML") from None
+    if not isinstance(cfg, dict) or not all(isinstance(v, dict) for v in cfg.values()):
+        raise ConfigError(f"{run / 'config.yaml'} is not a mapping of config sections")
+    meta: dict = {}
+    if (run / "meta.json").exists():
+        try:
+            meta = json.loads((run / "meta.json").read_text())
+        except json.JSONDecodeError:
+            raise ConfigError(f"{run / 'meta.json'} is not valid JSON") from None
+        if not isinstance(meta, dict):
+            raise ConfigError(f"{run / 'meta.json'} is not a JSON object")
     metrics = read_metrics(run)
     ck = checkpoints(run)
     print(f"run        {run}")
     print(
-        f"seed       {meta.get('seed')}   git {meta.get('git_commit', '?')[:12]}   "
+        f"seed       {meta.get('seed')}   git {str(meta.get('git_commit', '?'))[:12]}   "
         f"gridssl {meta.get('gridssl_version')}   torch {meta.get('torch_version')}"
     )
     for section, values in cfg.items():
@@ -197,7 +230,7 @@ def _positive(value, what: str) -> float:
         v = float(value)
     except ValueError:
         raise ConfigError(f"{what} {value!r} is not allowed: expected a positive number") from None
-    if not v > 0:
+    if not (v > 0 and math.isfinite(v)):
         raise ConfigError(f"{what} {value!r} is not allowed: expected a positive number")
     return v
 
@@ -210,16 +243,10 @@ def cmd_score(args) -> int:
 
     path = _existing(args.maps, "maps file")
     bin_size = _positive(args.bin_size, "--bin-size")
-    try:
-        maps = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise ConfigError(f"maps file {args.maps!r} is not a readable .npy array ({err})") from None
-    if maps.ndim != 3 or not np.issubdtype(maps.dtype, np.number) or min(maps.shape[1:]) < 5:
-        raise ConfigError(
-            f"maps file {args.maps!r} has shape {maps.shape} and dtype {maps.dtype}: "
-            "expected numbers of shape (units, ny, nx), ny and nx >= 5"
-        )
-    maps = maps.astype(float)
+    for name, value in (("--shuffles", args.shuffles), ("--seed", args.seed)):
+        if value < 0:
+            raise ConfigError(f"{name} {value} is not allowed: expected 0 or more")
+    maps = read_maps(path, args.maps)
     ny, nx = maps.shape[1:]
     rm = RateMaps(
         maps,
@@ -231,7 +258,12 @@ def cmd_score(args) -> int:
     if args.shuffles:
         from .analysis.nulls import block_shuffle_null
 
-        block = max(2, min(ny, nx) // 5)
+        block = args.block_bins or max(2, min(ny, nx) // 5)
+        if block < 1 or (ny // block) * (nx // block) < 2:
+            raise ConfigError(
+                f"--block-bins {block} is not allowed for {ny}x{nx} maps: expected 1 to "
+                f"{max(ny, nx) // 2} (at least 2 blocks)"
+            )
         null = block_shuffle_null(maps, args.shuffles, block, np.random.default_rng(args.seed))
     pop = analyse_maps(rm, null, rng=args.seed)
     rows = [
@@ -272,6 +304,54 @@ def cmd_score(args) -> int:
         f"{summary['n_modules']} periods {summary['module_periods_m']} m"
     )
     return 0
+
+
+# `gridssl score`'s default spatial null: block shuffles per unit. Each unit's threshold is the
+# 95th percentile of its own shuffles; with 20 a smooth noise map whose shuffles beat it 15% of
+# the time still passes about 1 time in 6, with 100 about 1 in 250 (binomial tails).
+SCORE_SHUFFLES = 100
+MIN_MAP_BINS = 5  # the smallest map side `gridssl score` takes (the SAC needs a few lags)
+
+
+def read_maps(path: Path, name: str):
+    """The rate maps of a ``.npy`` file as float64 (units, ny, nx), or a one-line ConfigError.
+
+    Taken: real numbers (float or int dtype) of shape (units, ny, nx), or (ny, nx) for one map,
+    ny and nx >= 5, NaN marking unvisited bins. A unit whose bins are all NaN is scored NaN and
+    is never a grid cell. Refused: other shapes, no maps, bool / complex / object / text
+    dtypes, +-inf values, values beyond 1e150 in size (their squares overflow), a file that is
+    not a readable .npy array (pickled arrays are never loaded), and maps with no finite bin.
+    """
+    import numpy as np
+
+    try:
+        maps = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"maps file {name!r} is not a readable .npy array ({first})") from None
+    if not isinstance(maps, np.ndarray):
+        maps.close()  # an .npz archive
+        raise ConfigError(f"maps file {name!r} is an .npz archive: save one array with np.save")
+    expected = "expected numbers (float or int) of shape (units, ny, nx) or (ny, nx), ny, nx >= 5"
+    real = np.issubdtype(maps.dtype, np.floating) or np.issubdtype(maps.dtype, np.integer)
+    shape = maps.shape
+    if maps.ndim == 2:
+        maps = maps[None]
+    if maps.ndim != 3 or not real or min(maps.shape[1:], default=0) < MIN_MAP_BINS:
+        raise ConfigError(
+            f"maps file {name!r} has shape {shape} and dtype {maps.dtype}: {expected}"
+        )
+    if maps.shape[0] == 0:
+        raise ConfigError(f"maps file {name!r} holds no maps (shape {maps.shape})")
+    maps = maps.astype(float)
+    if np.isinf(maps).any():
+        raise ConfigError(f"maps file {name!r} holds inf values: use NaN for unvisited bins")
+    finite = np.isfinite(maps)
+    if not finite.any():
+        raise ConfigError(f"maps file {name!r} holds no finite value (every bin is NaN)")
+    if np.abs(maps[finite]).max() > 1e150:
+        raise ConfigError(f"maps file {name!r} holds values beyond 1e150 in size: rescale the maps")
+    return maps
 
 
 def _r(x) -> float | None:
@@ -425,8 +505,17 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument(
         "--shuffles",
         type=int,
+        default=SCORE_SHUFFLES,
+        help=f"block-shuffle null: shuffles per unit (default {SCORE_SHUFFLES}); a unit is a grid "
+        "cell only above max(0.3, its null's 95th percentile). 0: the 0.3 threshold alone, "
+        "which calls some smooth noise maps grid cells",
+    )
+    sc.add_argument(
+        "--block-bins",
+        type=int,
         default=0,
-        help="block-shuffle null per unit (default 0: fixed 0.3 threshold)",
+        help="block side of the null, in bins (default 0: a fifth of the shorter map side, "
+        "at least 2)",
     )
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--json", action="store_true", help="JSON instead of a table")
@@ -503,15 +592,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _refused(err: BaseException) -> bool:
+    """Errors that are reported in one line: bad input, unusable model files, failed writes."""
+    from .checkpoint import CheckpointError  # imported here: `gridssl --help` needs no torch
+    from .io import WriteError
+
+    return isinstance(err, (ConfigError, CheckpointError, WriteError, FileNotFoundError))
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Refused input, an unusable model file (:class:`CheckpointError`) and a
+    failed write (:class:`gridssl.io.WriteError`: disk full, read-only folder) each print one
+    line and exit 2; a divergence exits ``EXIT_DIVERGED`` (3); Ctrl-C exits 130."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as err:
-        print(f"gridssl: error: {err}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        print(f"gridssl: error: {err}", file=sys.stderr)
+    except (ConfigError, FileNotFoundError, OSError, ValueError) as err:
+        if not _refused(err):
+            raise
+        print(f"gridssl: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

@@ -148,10 +148,17 @@ class TrainConfig:
     plateau_factor: float = _opt(0.5, gt=0, le=1, doc="ReduceLROnPlateau factor [guess]")
     plateau_patience: int = _opt(10, ge=0, doc="ReduceLROnPlateau patience, in evaluations [guess]")
     min_lr: float = _opt(0.0, ge=0, doc="learning-rate floor (plateau and cosine)")
-    seed: int = _opt(0, ge=0, doc="seed of every random draw of the run")
+    seed: int = _opt(0, ge=0, le=2**32 - 1, doc="seed of every random draw of the run")
     threads: int = _opt(0, ge=0, doc="torch CPU threads (0: torch's default)")
     device: str = _opt("cpu", choices=("cpu", "cuda", "auto"), doc="where to train")
     log_every: int = _opt(10, gt=0, doc="steps between metrics.jsonl lines")
+    print_every: int = _opt(
+        0,
+        ge=0,
+        doc="when stderr is not a terminal (a log file, CI, a sweep worker): steps between plain "
+        "progress lines instead of a progress bar (0: about 20 lines a run, a multiple of "
+        "log_every)",
+    )
     ckpt_every: int = _opt(1000, gt=0, doc="steps between checkpoints")
     keep_ckpts: int = _opt(3, gt=0, doc="checkpoints kept (the last K)")
     eval_every: int = _opt(0, ge=0, doc="steps between in-training grid evaluations (0: never)")
@@ -238,6 +245,9 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in files if p.name.endswith(".yaml"))
 
 
+MAX_INT = 2**53  # integers beyond this are not exact as floats (and no setting needs them)
+
+
 def _coerce(key: str, value: Any, typ: type) -> Any:
     """Convert a YAML or command-line value to the field's type, or raise ConfigError."""
     text = repr(value)
@@ -255,17 +265,19 @@ def _coerce(key: str, value: Any, typ: type) -> Any:
             raise ConfigError(f"{key} = {text} is not allowed: expected an integer")
         try:
             num = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{key} = {text} is not allowed: expected an integer") from None
         if not math.isfinite(num) or num != int(num):
             raise ConfigError(f"{key} = {text} is not allowed: expected an integer")
+        if abs(num) >= MAX_INT:
+            raise ConfigError(f"{key} = {text} is not allowed: expected an integer below 2**53")
         return int(num)
     if typ is float:
         if isinstance(value, bool):
             raise ConfigError(f"{key} = {text} is not allowed: expected a number")
         try:
             num = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{key} = {text} is not allowed: expected a number") from None
         if not math.isfinite(num):
             raise ConfigError(f"{key} = {text} is not allowed: expected a finite number")
@@ -357,12 +369,27 @@ def _read_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{what} {str(path)!r} does not exist") from None
     except OSError as err:
         raise ConfigError(f"{what} {str(path)!r} cannot be read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         line = getattr(getattr(err, "problem_mark", None), "line", None)
         where = f" (line {line + 1})" if line is not None else ""
         raise ConfigError(f"{what} {str(path)!r} is not valid YAML{where}") from None
+    if data is None:
+        raise ConfigError(f"{what} {str(path)!r} is empty: expected {{section: {{key: value}}}}")
+    return data
+
+
+def _apply_overrides(raw: dict, overrides: list[str] | None) -> None:
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--set {item!r} is not allowed: expected KEY=VALUE, e.g. loss.sigma_g=0.5"
+            )
+        _apply(raw, key.strip(), value.strip())
 
 
 def load_config(
@@ -384,13 +411,7 @@ def load_config(
         _merge(raw, yaml.safe_load(text), f"preset {preset!r}")
     if file is not None:
         _merge(raw, _read_yaml(Path(file), "config file"), f"config file {str(file)!r}")
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"--set {item!r} is not allowed: expected KEY=VALUE, e.g. loss.sigma_g=0.5"
-            )
-        _apply(raw, key.strip(), value.strip())
+    _apply_overrides(raw, overrides)
     for dunder, value in direct.items():
         if value is not None:
             _apply(raw, dunder.replace("__", "."), value)
@@ -407,10 +428,12 @@ def _migrate(d: dict) -> dict:
     return d
 
 
-def config_from_dict(d: dict) -> Config:
-    """Rebuild a Config saved by :meth:`Config.to_dict` (validated like any other input)."""
+def config_from_dict(d: dict, overrides: list[str] | None = None) -> Config:
+    """Rebuild a Config saved by :meth:`Config.to_dict` (validated like any other input), with
+    optional ``key=value`` overrides on top (as ``--set`` gives them)."""
     raw: dict[str, dict[str, Any]] = {}
     _merge(raw, _migrate(d), "saved config")
+    _apply_overrides(raw, overrides)
     return build(raw)
 
 

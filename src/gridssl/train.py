@@ -29,10 +29,18 @@ import yaml
 
 from . import __version__
 from .analysis.summary import grid_summary
-from .checkpoint import atomic_torch_save, checkpoints, load, read_metrics
+from .checkpoint import (
+    CheckpointError,
+    atomic_torch_save,
+    checkpoints,
+    load,
+    load_weights,
+    read_checkpoint,
+    read_metrics,
+)
 from .config import AnalysisConfig, Config, ConfigError, config_from_dict
 from .data import draw_batch
-from .io import atomic_write_text
+from .io import WriteError, atomic_write_text
 from .losses import code_health, sic_loss
 from .model import SICNet
 
@@ -52,6 +60,16 @@ class Diverged(RuntimeError):
     def __init__(self, step: int, term: str):
         super().__init__(f"training diverged at step {step}: {term} is not finite")
         self.step, self.term = step, term
+
+
+def check_finite(step: int, floats: dict[str, float], states: torch.Tensor) -> None:
+    """Raise :class:`Diverged` naming the first non-finite loss term (the total last), else the
+    state, at ``step`` (the optimiser step being taken, counted from 1)."""
+    for k in sorted(floats, key=lambda k: k == "total"):
+        if not math.isfinite(floats[k]):
+            raise Diverged(step, f"loss.{k}")
+    if not bool(torch.isfinite(states).all()):
+        raise Diverged(step, "state")
 
 
 # ----------------------------------------------------------------------------- files
@@ -147,11 +165,11 @@ class Trainer:
             )
         self = cls(cfg, run)  # built before any file is written: a failure leaves nothing
         if init_from is not None:  # warm start: the weights of another run, nothing else
+            src = load(init_from)  # CheckpointError (one line) for a file that cannot be used
             try:
-                self.net.load_state_dict(load(init_from).state_dict())
-            except (RuntimeError, FileNotFoundError) as err:
-                msg = str(err).splitlines()[0]
-                raise ConfigError(f"--init-from {str(init_from)!r} does not fit: {msg}") from None
+                load_weights(self.net, src.state_dict(), Path(init_from))
+            except CheckpointError as err:
+                raise ConfigError(f"--init-from {str(init_from)!r} does not fit: {err}") from None
         run.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         meta = {
@@ -170,19 +188,51 @@ class Trainer:
         return self
 
     @classmethod
-    def resume(cls, run: Path, steps: int | None = None) -> Trainer:
+    def resume(
+        cls,
+        run: Path,
+        steps: int | None = None,
+        overrides: list[str] | None = None,
+        on_skip=None,
+    ) -> Trainer:
+        """Continue ``run`` from its newest intact checkpoint.
+
+        ``overrides`` (``key=value``, as ``--set`` gives them) change the saved config, e.g. a
+        smaller ``train.lr`` after a divergence. A damaged checkpoint is skipped for the next older
+        one, and ``on_skip(path, reason)`` is told; when checkpoints exist and none is intact,
+        :class:`CheckpointError` is raised and nothing on disk changes. Metrics logged after the
+        checkpoint used are dropped (they are replayed).
+        """
         run = Path(run)
-        if not (run / "config.yaml").exists():
+        if not (run / "config.yaml").is_file():
             raise ConfigError(f"--resume {str(run)!r} is not a run directory (no config.yaml)")
-        raw = yaml.safe_load((run / "config.yaml").read_text())
-        if steps is not None:
-            raw["train"]["steps"] = steps
-        cfg = config_from_dict(raw)
+        try:
+            raw = yaml.safe_load((run / "config.yaml").read_text())
+        except yaml.YAMLError:
+            raise ConfigError(f"{run / 'config.yaml'} is not valid YAML") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{run / 'config.yaml'} is not a mapping of config sections")
+        extra = list(overrides or []) + ([] if steps is None else [f"train.steps={steps}"])
+        cfg = config_from_dict(raw, extra)
         self = cls(cfg, run)
         found = checkpoints(run)
-        if found:
-            self.load_state(torch.load(found[-1], map_location=self.device, weights_only=False))
-        if steps is not None:
+        skipped: list[tuple[Path, str]] = []
+        for path in reversed(found):
+            try:
+                state = read_checkpoint(path, self.device)
+            except CheckpointError as err:
+                skipped.append((path, str(err)))
+                continue
+            self.load_state(state, path)
+            break
+        if found and len(skipped) == len(found):
+            raise CheckpointError(
+                f"--resume {str(run)!r}: no intact checkpoint among {[p.name for p in found]} "
+                f"(newest: {skipped[0][1]}); nothing was changed"
+            )
+        for path, reason in skipped if on_skip is not None else ():
+            on_skip(path, reason)
+        if extra:
             atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         # metrics logged after the checkpoint we resume from are replayed: drop them
         kept = [m for m in read_metrics(run) if m["step"] <= self.step]
@@ -202,14 +252,42 @@ class Trainer:
             "gridssl_version": __version__,
         }
 
-    def load_state(self, s: dict) -> None:
-        self.step = s["step"]
-        self.net.load_state_dict(s["model"])
-        self.opt.load_state_dict(s["optimizer"])
-        self.sched.load_state_dict(s["scheduler"])
-        self.data_gen.set_state(s["data_gen"])
-        self.plateau = list(s["plateau"])
-        self.best = s["best"]
+    def load_state(self, s: dict, path: Path) -> None:
+        """Restore a checkpoint dict; the run's config wins over the saved optimiser settings
+        (a resume may change ``train.lr``, ``weight_decay`` or the plateau settings)."""
+        try:
+            step, plateau, best = int(s["step"]), list(s["plateau"]), float(s["best"])
+            load_weights(self.net, s["model"], path)
+            self.opt.load_state_dict(s["optimizer"])
+            self.sched.load_state_dict(s["scheduler"])
+            self.data_gen.set_state(s["data_gen"])
+            saved_lr = float(s["config"]["train"]["lr"])
+        except CheckpointError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise CheckpointError(
+                f"{path} is not a training checkpoint of this run ({first})"
+            ) from None
+        self.step, self.plateau, self.best = step, plateau, best
+        self._apply_train_settings(saved_lr)
+
+    def _apply_train_settings(self, saved_lr: float) -> None:
+        t = self.cfg.train
+        for group in self.opt.param_groups:
+            group["weight_decay"] = t.weight_decay
+        if isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.sched.factor, self.sched.patience = t.plateau_factor, t.plateau_patience
+            self.sched.min_lrs = [t.min_lr] * len(self.opt.param_groups)
+            if t.lr != saved_lr:  # keep the reductions made so far, on the new base rate
+                for group in self.opt.param_groups:
+                    group["lr"] *= t.lr / saved_lr
+        else:  # LambdaLR: lr = base * schedule(step), exactly as the scheduler computes it
+            self.sched.base_lrs = [t.lr] * len(self.opt.param_groups)
+            for group, fn in zip(self.opt.param_groups, self.sched.lr_lambdas):
+                group["initial_lr"] = t.lr
+                group["lr"] = t.lr * fn(self.sched.last_epoch)
+        self.sched._last_lr = [g["lr"] for g in self.opt.param_groups]
 
     def save_checkpoint(self) -> Path:
         path = self.run / "checkpoints" / f"step_{self.step:08d}.pt"
@@ -231,10 +309,14 @@ class Trainer:
             terms = sic_loss(
                 states, batch.positions, batch.velocities, self.net.g0(), c.loss, self.data_gen
             )
+            floats = terms.as_floats()
+            check_finite(self.step + 1, floats, states)
             (terms.total / accum).backward()
-            for k, v in {**terms.as_floats(), **code_health(states)}.items():
+            for k, v in {**floats, **code_health(states)}.items():
                 logs[k] = logs.get(k, 0.0) + v / accum
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c.train.grad_clip)
+        if not math.isfinite(float(grad_norm)):  # checked before the step: weights stay good
+            raise Diverged(self.step + 1, "gradient")
         self.opt.step()
         self.step += 1
         if c.train.schedule == "plateau":
@@ -251,59 +333,100 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self, progress: bool = True, until: int | None = None) -> dict[str, float]:
-        """Train to ``train.steps``, or stop at step ``until`` (schedules keep their shape)."""
-        from tqdm import tqdm
+        """Train to ``train.steps``, or stop at step ``until`` (schedules keep their shape).
 
+        Raises :class:`Diverged` at the first non-finite loss term, state or gradient (before
+        the optimiser step, so the weights and the last checkpoint stay good).
+        """
         t = self.cfg.train
         stop = t.steps if until is None else min(until, t.steps)
+        threads = torch.get_num_threads()  # restored on the way out: no global state is left
         if t.threads:
             torch.set_num_threads(t.threads)
         writer = _tensorboard(self.run / "tb", self.step)
-        bar = tqdm(
-            total=stop,
-            initial=self.step,
-            disable=not progress,
-            unit="step",
-            dynamic_ncols=True,
-            file=sys.stderr,
-        )
+        report = Progress(self.step, stop, t, progress)
         logs: dict[str, float] = {}
         self.net.train()
         t0, s0 = time.perf_counter(), self.step
-        with open(self.run / "metrics.jsonl", "a") as metrics:
-            while self.step < stop:
-                logs = self.train_step()
-                bar.update(1)
-                row: dict[str, Any] = {}
-                if self.step % t.log_every == 0 or self.step == t.steps:
-                    rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
-                    row = {"step": self.step, **logs, "steps_per_s": rate}
-                    bar.set_postfix({k: f"{logs[k]:.3g}" for k in ("sep", "inv", "cap", "iso")})
-                if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
-                    ev = quick_eval(self.net, self.cfg, self.step)
-                    row = {
-                        "step": self.step,
-                        **logs,
-                        **row,
-                        **{f"eval_{k}": v for k, v in ev.items()},
-                    }
-                    if ev["grid_fraction"] > self.best:
-                        self.best = ev["grid_fraction"]
-                        atomic_torch_save(self.state(), self.run / "checkpoints" / "best.pt")
-                    self.net.train()
-                if row:
-                    metrics.write(json.dumps(row) + "\n")
-                    metrics.flush()
-                    if writer is not None:
-                        for k, v in row.items():
-                            if k != "step" and isinstance(v, (int, float)):
-                                writer.add_scalar(k.replace("eval_", "eval/"), v, self.step)
-                if self.step % t.ckpt_every == 0 or self.step in (t.steps, stop):
-                    self.save_checkpoint()
-        bar.close()
-        if writer is not None:
-            writer.close()
+        path = self.run / "metrics.jsonl"
+        try:
+            with open(path, "a") as metrics:
+                while self.step < stop:
+                    logs = self.train_step()
+                    row: dict[str, Any] = {}
+                    if self.step % t.log_every == 0 or self.step == t.steps:
+                        rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
+                        row = {"step": self.step, **logs, "steps_per_s": rate}
+                    if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
+                        ev = quick_eval(self.net, self.cfg, self.step)
+                        row = {
+                            "step": self.step,
+                            **logs,
+                            **row,
+                            **{f"eval_{k}": v for k, v in ev.items()},
+                        }
+                        if ev["grid_fraction"] > self.best:
+                            self.best = ev["grid_fraction"]
+                            atomic_torch_save(self.state(), self.run / "checkpoints" / "best.pt")
+                        self.net.train()
+                    report.update(self.step, logs, row)
+                    if row:
+                        try:
+                            metrics.write(json.dumps(row) + "\n")
+                            metrics.flush()
+                        except OSError as err:
+                            raise WriteError(path, err) from None
+                        if writer is not None:
+                            for k, v in row.items():
+                                if k != "step" and isinstance(v, (int, float)):
+                                    writer.add_scalar(k.replace("eval_", "eval/"), v, self.step)
+                    if self.step % t.ckpt_every == 0 or self.step in (t.steps, stop):
+                        self.save_checkpoint()
+        finally:
+            torch.set_num_threads(threads)
+            report.close()
+            if writer is not None:
+                writer.close()
         return logs
+
+
+class Progress:
+    """Progress on stderr: a tqdm bar on a terminal; elsewhere (a log file, CI, a sweep worker)
+    one plain line every ``train.print_every`` steps (0: about 20 lines a run, a multiple of
+    ``log_every``), so logs hold no carriage-return frames. Silent when ``enabled`` is False."""
+
+    LINES_PER_RUN = 20  # the print_every = 0 rule
+
+    def __init__(self, start: int, stop: int, t, enabled: bool, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled, self.stop, self.bar = enabled, stop, None
+        self.every = t.print_every or t.log_every * max(
+            1, math.ceil(t.steps / self.LINES_PER_RUN / t.log_every)
+        )
+        isatty = getattr(self.stream, "isatty", None)
+        if enabled and isatty is not None and isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=stop, initial=start, unit="step", dynamic_ncols=True, file=self.stream
+            )
+
+    def update(self, step: int, logs: dict[str, float], row: dict) -> None:
+        keys = [k for k in ("total", "sep", "inv", "cap", "iso") if k in logs]
+        if self.bar is not None:
+            self.bar.update(1)
+            if row:
+                self.bar.set_postfix({k: f"{logs[k]:.3g}" for k in keys[1:]})
+        elif self.enabled and (step % self.every == 0 or step == self.stop):
+            text = " ".join(f"{k} {logs[k]:.4g}" for k in keys)
+            if "eval_grid_fraction" in row:
+                text += f" eval_grid_fraction {row['eval_grid_fraction']:.3f}"
+            print(f"step {step}/{self.stop} {text} lr {logs.get('lr', 0):.3g}", file=self.stream)
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def make_scheduler(opt: torch.optim.Optimizer, t) -> torch.optim.lr_scheduler.LRScheduler:

@@ -79,12 +79,16 @@ def test_stripes_below_threshold_minmax():
 
 
 def test_place_and_noise_maps_are_not_grids():
-    maps = np.stack(
-        [place_map(), place_map(centre=(0.4, -0.3), width=0.1)]
-        + [noise_map(rng=i) for i in range(4)]
-    )
-    for variant in ("minmax", "mean", "bnt"):
-        assert np.all(score_maps(maps, variant=variant).scores < 0.7), variant
+    """A single field has no 60-degree symmetry: place maps score about 0 (measured -0.47 to
+    0.0). Smoothed noise scores up to 0.338 (min-max), 0.448 (mean), 0.214 (BNT) on these
+    seeds: noise seed 3 crosses the 0.3 threshold under min-max, which is why `gridssl score`
+    judges maps against a block-shuffle null by default (tests/test_score.py)."""
+    places = np.stack([place_map(), place_map(centre=(0.4, -0.3), width=0.1)])
+    noise = np.stack([noise_map(rng=i) for i in range(4)])
+    for variant, bound in (("minmax", 0.35), ("mean", 0.45), ("bnt", 0.22)):
+        assert np.all(score_maps(places, variant=variant).scores < 0.0 + 1e-9), variant
+        assert np.all(score_maps(noise, variant=variant).scores < bound), variant
+    assert score_maps(noise[3:], variant="minmax").scores[0] > 0.3  # the documented exception
 
 
 def test_ring_correlations_identity_rotations():
@@ -112,11 +116,60 @@ def test_ring_correlation_matches_direct_computation():
     assert r[0, 0, 0] == pytest.approx(ref, abs=1e-10)
 
 
+def _half_height_crossing(sac: np.ndarray) -> float:
+    """Naive reference: the radial profile (mean of finite bins with round(d) == k), and the
+    linearly interpolated radius where it first falls below 0.5."""
+    H, W = sac.shape
+    cy, cx = (H - 1) // 2, (W - 1) // 2
+    prof = []
+    for k in range(min(cy, cx) + 1):
+        vals = [
+            sac[y, x]
+            for y in range(H)
+            for x in range(W)
+            if round(np.hypot(y - cy, x - cx)) == k and np.isfinite(sac[y, x])
+        ]
+        prof.append(np.mean(vals))
+        if k and prof[k] < 0.5:
+            return (k - 1) + (prof[k - 1] - 0.5) / (prof[k - 1] - prof[k])
+    raise AssertionError("no crossing")
+
+
 def test_central_field_radius_tracks_spacing():
-    s = autocorrelogram(np.stack([hex_map(spacing=sp) for sp in (0.4, 0.8)]))
+    spacings = np.array([0.35, 0.4, 0.5, 0.6, 0.8])
+    s = autocorrelogram(np.stack([hex_map(spacing=sp) for sp in spacings]))
     rc = central_field_radius(s)
-    # the SAC's central peak of a hex map falls to half height near spacing / 4
-    np.testing.assert_allclose(rc, [0.4 / 0.05 / 4, 0.8 / 0.05 / 4], atol=1.01)
+    crossing = np.array([_half_height_crossing(x) for x in s])
+    # the documented rule, exactly: floor of the interpolated half-height crossing
+    np.testing.assert_array_equal(rc, np.floor(crossing))
+    # and the crossing is where theory puts it: the SAC of a hex map is (1/3) sum cos(k_i . r),
+    # |k| = 4 pi / (sqrt(3) spacing), about J0(|k| r), which is 1/2 at |k| r = 1.5211; linear
+    # interpolation on 5 cm bins of the concave peak errs by < 0.3 bins at these spacings
+    theory = 1.5211 * np.sqrt(3) / (4 * np.pi) * spacings / 0.05
+    np.testing.assert_allclose(crossing, theory, atol=0.3)
+
+
+@pytest.mark.parametrize("which", ["noise", "hex"])
+def test_rotated_correlations_match_scipy_rotation(which):
+    """r_30, r_60, r_120, r_150 on a ring against an independent rotation: scipy.ndimage.rotate
+    (bilinear, about the array centre; its angle -theta is gridssl's anticlockwise theta)."""
+    from scipy import ndimage
+
+    m = noise_map(n_bins=20, rng=3) if which == "noise" else hex_map(n_bins=20, spacing=0.4)
+    s = autocorrelogram(m)
+    H = s.shape[0]
+    c = (H - 1) // 2
+    yy, xx = np.mgrid[0:H, 0:H]
+    d = np.hypot(yy - c, xx - c)
+    angles = (30.0, 60.0, 120.0, 150.0)
+    r = ring_correlations(s, angles=angles, inner=3, outers=[8, 12])
+    for o, outer in enumerate((8, 12)):
+        ring = (d > 3) & (d <= outer)
+        for a, theta in enumerate(angles):
+            rot = ndimage.rotate(s, -theta, reshape=False, order=1, mode="constant", cval=np.nan)
+            ok = ring & np.isfinite(s) & np.isfinite(rot)
+            ref = np.corrcoef(s[ok], rot[ok])[0, 1]
+            assert r[0, o, a] == pytest.approx(ref, abs=1e-12), (outer, theta)
 
 
 def test_bnt_inner_override_and_params():

@@ -129,3 +129,16 @@ def test_torus_default_settings():
     act = noisy(torus_activity(pos, 128, spacing=0.5, rng=rng), rng)
     res = population_topology(act, rng=13)
     assert res.betti == (1, 2, 1)
+
+
+def test_sphere_code_is_not_a_torus():
+    """Units tuned to directions on a 2-sphere (a population whose manifold is S^2): Betti
+    numbers (1, 0, 1), which a test that only checks for H1 = 2 would miss."""
+    rng = np.random.default_rng(11)
+    p = rng.normal(size=(6000, 3))
+    p /= np.linalg.norm(p, axis=1, keepdims=True)  # (S, 3) uniform on the sphere
+    pref = rng.normal(size=(40, 3))
+    pref /= np.linalg.norm(pref, axis=1, keepdims=True)  # (U, 3) preferred directions
+    act = np.exp(p @ pref.T - 1.0)  # (S, U) broad von Mises-Fisher tuning
+    res = population_topology(act, n_points=300, n_null=2, rng=11)
+    assert res.betti == (1, 0, 1)
