@@ -296,14 +296,6 @@ def rungs(eval_every: int, steps: int, eta: int) -> list[int]:
     return out
 
 
-def _drop_partial_line(path: Path) -> None:
-    """A run killed while appending metrics.jsonl may end in half a line: drop it."""
-    if path.exists():
-        text = path.read_text()
-        if text and not text.endswith("\n"):
-            atomic_write_text(path, text[: text.rfind("\n") + 1])
-
-
 def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
     """Train (create or resume) and evaluate one trial; return its final record (never raises)."""
     from .checkpoint import read_metrics
@@ -332,7 +324,6 @@ def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
     t0 = time.perf_counter()
     try:
         if (run / "config.yaml").exists():
-            _drop_partial_line(run / "metrics.jsonl")
             trainer = Trainer.resume(run)
         else:
             trainer = Trainer.create(cfg, run, f"gridssl sweep (trial {trial.name})")
