@@ -38,95 +38,109 @@ class PairSums:
         return self.sep / max(self.n_sep, 1), self.inv / max(self.n_inv, 1)
 
 
-def _invariance_terms(G, pairs: torch.Tensor, d_inv: torch.Tensor | None, block: int = 16384):
-    """Sum of dg2 over the listed pairs (P, 2), from coordinate differences (no cancellation);
-    its gradient 2 (g_i - g_j) at i, and minus that at j, is added into ``d_inv`` if given."""
-    inv = G.new_zeros(())
-    for p0 in range(0, pairs.shape[0], block):
-        i, j = pairs[p0 : p0 + block, 0], pairs[p0 : p0 + block, 1]
-        d = G.index_select(0, i).sub_(G.index_select(0, j))  # (P, N)
-        inv = inv + torch.linalg.vecdot(d, d).sum()
-        if d_inv is not None:
-            d_inv.index_add_(0, i, d, alpha=2).index_add_(0, j, d, alpha=-2)
-    return inv
+class _ListedPairSum(torch.autograd.Function):
+    """sum_p f(dg2_p) over listed pairs p = (i_p, j_p), dg2_p = |g_i - g_j|^2 from coordinate
+    differences; f(d) = d (``scale`` None) or exp(scale d). The gradient f'(dg2) 2 (g_i - g_j) at
+    i, and minus that at j, is accumulated during the forward pass (the output is a scalar), in
+    blocks of pairs: memory O(M N + block N)."""
+
+    @staticmethod
+    def forward(ctx, G, i, j, scale, block):  # G (M, N), i and j (P,) long
+        total = G.new_zeros(())
+        grad = torch.zeros_like(G) if ctx.needs_input_grad[0] else None
+        for p0 in range(0, i.shape[0], block):
+            ib, jb = i[p0 : p0 + block], j[p0 : p0 + block]
+            d = G.index_select(0, ib).sub_(G.index_select(0, jb))  # (P, N)
+            dg2 = torch.linalg.vecdot(d, d)  # (P,)
+            if scale is None:
+                total += dg2.sum()
+                if grad is not None:
+                    grad.index_add_(0, ib, d, alpha=2).index_add_(0, jb, d, alpha=-2)
+                continue
+            k = dg2.mul_(scale).exp_()  # (P,)
+            total += k.sum()
+            if grad is not None:
+                d.mul_((2 * scale) * k[:, None])
+                grad.index_add_(0, ib, d).index_add_(0, jb, d, alpha=-1)
+        ctx.save_for_backward(grad)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out * ctx.saved_tensors[0], None, None, None, None
 
 
-def _exact_pass(G, X, sigma_x: float, sigma_g: float, tile: int, need_grad: bool):
-    """Separation and invariance sums over all i < j, and (if ``need_grad``) their gradients.
+def listed_pair_sum(G, pairs: torch.Tensor, scale: float | None = None, block: int = 16384):
+    """sum over pairs (P, 2) of dg2 (``scale`` None) or of exp(scale dg2); differentiable in G."""
+    return _ListedPairSum.apply(G, pairs[:, 0], pairs[:, 1], scale, block)
 
-    Separation: the kernel K_ij = exp(-dg2_ij / (2 sigma_g^2)) in row tiles r0:r1 against columns
-    r0:M (the upper triangle), with dg2_ij = |g_i|^2 + |g_j|^2 - 2 g_i.g_j from one GEMM of
-    augmented rows; the few pairs within sigma_x (listed by ``near_pairs``, sorted by row) are
-    zeroed in place. Gradient: d sep / dG = 2 (diag(C 1) - C) G with C = -K / (2 sigma_g^2)
-    symmetrised: per tile one GEMM for the rows and one for the columns, each with a column of
-    ones that yields the row sums C 1. Invariance comes from the listed pairs directly.
-    Returns sep, inv, n_sep, n_inv, d_sep (M, N) or None, d_inv (M, N) or None.
+
+class _DenseKernelSum(torch.autograd.Function):
+    """sum_{i<j, (i, j) not skipped} exp(scale dg2_ij) over the states G (M, N), in row tiles.
+
+    Tiles r0:r1 against columns r0:M cover the upper triangle. dg2_ij = |g_i|^2 + |g_j|^2 -
+    2 g_i.g_j comes out of one GEMM of augmented rows; the skipped pairs (few, sorted by row) are
+    zeroed in place. Gradient: 2 (diag(C 1) - C) G with C = scale K symmetrised, formed during the
+    forward pass: per tile one GEMM for the rows and one for the columns, each with a column of
+    ones that yields the row sums C 1. Memory O(M N + tile M); the buffer is reused by every tile.
     """
-    M, N = G.shape
-    scale = -1.0 / (2 * sigma_g**2)
-    tile = max(1, min(tile, M))
-    pairs_near, pairs_edge = near_pairs(X, sigma_x)
-    n_inv = pairs_near.shape[0]
-    n_sep = M * (M - 1) // 2 - n_inv - pairs_edge.shape[0]
-    skip = torch.cat([pairs_near, pairs_edge])  # not separation pairs
-    skip = skip[torch.argsort(skip[:, 0], stable=True)]
-    bounds = torch.searchsorted(skip[:, 0].contiguous(), torch.arange(0, M + tile, tile)).tolist()
-    sq = (G * G).sum(1, keepdim=True)  # (M, 1)
-    ones = torch.ones_like(sq)
-    left = torch.cat([G, sq, ones], dim=1)  # (M, N + 2)
-    right = torch.cat([G * (-2 * scale), ones * scale, sq * scale], dim=1)  # left.right = scale dg2
-    buf = G.new_empty(tile * M)
-    upper = torch.ones(tile, tile, dtype=torch.bool, device=G.device).triu_(1)  # j > i
-    G1 = torch.cat([G, ones], dim=1) if need_grad else None  # (M, N + 1)
-    acc = torch.zeros_like(G1) if need_grad else None  # [sum_j K_ij g_j, sum_j K_ij], symmetric
-    dense = []
-    for t, r0 in enumerate(range(0, M, tile)):
-        r1, cols = min(M, r0 + tile), M - r0
-        K = buf[: (r1 - r0) * cols].view(r1 - r0, cols)
-        torch.mm(left[r0:r1], right[r0:].T, out=K)
-        K.clamp_(max=0).exp_()
-        K[:, : r1 - r0].mul_(upper[: r1 - r0, : r1 - r0])
-        sk = skip[bounds[t] : bounds[t + 1]] - r0  # this tile's pairs, local
-        K.view(-1).index_fill_(0, sk[:, 0] * cols + sk[:, 1], 0.0)
-        if need_grad:
-            acc[r0:r1].addmm_(K, G1[r0:])
-            acc[r0:].addmm_(K.T, G1[r0:r1])
-        else:
-            dense.append(K.sum())
-    d_sep = d_inv = None
-    if need_grad:
-        dense.append(acc[:, N].sum() / 2)  # every pair counted from both ends
-        d_sep = (G * acc[:, N:]).sub_(acc[:, :N]).mul_(2 * scale)
-        d_inv = torch.zeros_like(G)
-    inv = _invariance_terms(G, pairs_near, d_inv)
-    return torch.stack(dense).sum(), inv, n_sep, n_inv, d_sep, d_inv
-
-
-class _ExactPairSums(torch.autograd.Function):
-    """(sep, inv, n_sep, n_inv) over all i < j; the gradient is formed during the forward pass
-    (the outputs are scalars), so backward only scales it: no recomputation."""
 
     @staticmethod
-    def forward(ctx, G, X, sigma_x, sigma_g, tile):
+    def forward(ctx, G, skip, scale, tile):  # G (M, N), skip (S, 2) long with i < j
+        M, N = G.shape
+        tile = max(1, min(tile, M))
+        skip = skip[torch.argsort(skip[:, 0], stable=True)]
+        bounds = torch.searchsorted(skip[:, 0].contiguous(), torch.arange(0, M + tile, tile))
+        bounds = bounds.tolist()
+        sq = (G * G).sum(1, keepdim=True)  # (M, 1)
+        ones = torch.ones_like(sq)
+        left = torch.cat([G, sq, ones], dim=1)  # (M, N + 2); left_i . right_j = scale dg2_ij
+        right = torch.cat([G * (-2 * scale), ones * scale, sq * scale], dim=1)
+        upper = torch.ones(tile, tile, dtype=torch.bool, device=G.device).triu_(1)  # j > i
+        buf = G.new_empty(tile * M)
         need = ctx.needs_input_grad[0]
-        sep, inv, n_sep, n_inv, d_sep, d_inv = _exact_pass(G, X, sigma_x, sigma_g, tile, need)
+        G1 = torch.cat([G, ones], dim=1)  # (M, N + 1)
+        acc = torch.zeros_like(G1) if need else None  # [sum_j K_ij g_j, sum_j K_ij]
+        total = G.new_zeros(())
+        for t, r0 in enumerate(range(0, M, tile)):
+            r1, cols = min(M, r0 + tile), M - r0
+            K = buf[: (r1 - r0) * cols].view(r1 - r0, cols)
+            torch.mm(left[r0:r1], right[r0:].T, out=K)
+            K.clamp_(max=0).exp_()  # dg2 >= 0
+            K[:, : r1 - r0].mul_(upper[: r1 - r0, : r1 - r0])
+            sk = skip[bounds[t] : bounds[t + 1]] - r0  # this tile's skipped pairs, local
+            K.view(-1).index_fill_(0, sk[:, 0] * cols + sk[:, 1], 0.0)
+            if need:
+                acc[r0:r1].addmm_(K, G1[r0:])
+                acc[r0:].addmm_(K.T, G1[r0:r1])
+            else:
+                total += K.sum()
+        grad = None
         if need:
-            ctx.save_for_backward(d_sep, d_inv)
-        counts = torch.tensor([n_sep, n_inv])
-        ctx.mark_non_differentiable(counts)
-        return sep, inv, counts
+            total = acc[:, N].sum() / 2  # every pair counted from both ends
+            grad = (G * acc[:, N:]).sub_(acc[:, :N]).mul_(2 * scale)
+        ctx.save_for_backward(grad)
+        return total
 
     @staticmethod
-    def backward(ctx, grad_sep, grad_inv, _):
-        d_sep, d_inv = ctx.saved_tensors
-        return grad_sep * d_sep + grad_inv * d_inv, None, None, None, None
+    def backward(ctx, grad_out):
+        return grad_out * ctx.saved_tensors[0], None, None, None
 
 
-def pair_sums_exact(G, X, sigma_x: float, sigma_g: float, chunk: int = 256) -> PairSums:
-    """Exact pair sums over all i < j of G (M, N) states at X (M, 2) positions, in row tiles of
-    ``chunk`` rows: memory O(M N + chunk M), closed-form gradient."""
-    sep, inv, counts = _ExactPairSums.apply(G, X, sigma_x, sigma_g, chunk)
-    return PairSums(sep, inv, int(counts[0]), int(counts[1]))
+def pair_sums_exact(G, X, sigma_x: float, sigma_g: float, chunk: int = 512) -> PairSums:
+    """Exact pair sums over all i < j of G (M, N) states at X (M, 2) positions.
+
+    Separation: the kernel over all pairs in row tiles of ``chunk`` rows, less the pairs within
+    sigma_x; invariance: over the pairs within sigma_x, listed by ``near_pairs``. Closed-form
+    gradients, no recomputation; memory O(M N + chunk M).
+    """
+    M = G.shape[0]
+    near, edge = near_pairs(X, sigma_x)
+    scale = -1.0 / (2 * sigma_g**2)
+    sep = _DenseKernelSum.apply(G, torch.cat([near, edge]), scale, chunk)
+    inv = listed_pair_sum(G, near)
+    n_inv = near.shape[0]
+    return PairSums(sep, inv, M * (M - 1) // 2 - n_inv - edge.shape[0], n_inv)
 
 
 @torch.no_grad()
@@ -140,9 +154,8 @@ def near_pairs(X: torch.Tensor, sigma_x: float) -> tuple[torch.Tensor, torch.Ten
     M = X.shape[0]
     dev = X.device
     if M < 2:
-        return torch.empty(0, 2, dtype=torch.long, device=dev), torch.empty(
-            0, 2, dtype=torch.long, device=dev
-        )
+        empty = torch.empty(0, 2, dtype=torch.long, device=dev)
+        return empty, empty
     cell = torch.floor(X / sigma_x).long()  # (M, 2)
     cell -= cell.min(0).values
     height = int(cell[:, 1].max()) + 3
@@ -153,8 +166,7 @@ def near_pairs(X: torch.Tensor, sigma_x: float) -> tuple[torch.Tensor, torch.Ten
     for dx, dy in ((0, 0), (1, -1), (1, 0), (1, 1), (0, 1)):
         target = key + dx * height + dy  # (M,)
         lo = torch.searchsorted(skey, target)
-        hi = torch.searchsorted(skey, target, right=True)
-        count = hi - lo
+        count = torch.searchsorted(skey, target, right=True) - lo
         p = torch.repeat_interleave(torch.arange(M, device=dev), count)
         start = torch.repeat_interleave(lo - (count.cumsum(0) - count), count)
         q = order[start + torch.arange(p.shape[0], device=dev)]
@@ -183,22 +195,17 @@ def pair_sums_sampled(
     n_pairs = M * (M - 1) // 2
     near, edge = near_pairs(X, sigma_x)
     n_inv = near.shape[0]
-    n_sep = n_pairs - n_inv - edge.shape[0]
     dev = G.device
     i = torch.randint(0, M, (n_samples,), generator=generator).to(dev)
     j = (i + 1 + torch.randint(0, M - 1, (n_samples,), generator=generator).to(dev)) % M
     far = ((X[i] - X[j]) ** 2).sum(-1) > sigma_x**2
-    dg2 = ((G[i] - G[j]) ** 2).sum(-1)
-    sep = n_pairs * torch.where(far, torch.exp(-dg2 / (2 * sigma_g**2)), 0.0).mean()
+    drawn = torch.stack([i[far], j[far]], dim=1)  # the draws in the separation set
+    sep = listed_pair_sum(G, drawn, -1.0 / (2 * sigma_g**2)) * (n_pairs / n_samples)
     if n_inv > n_samples:
         pick = torch.randint(0, n_inv, (n_samples,), generator=generator).to(dev)
         near = near[pick]
-    if n_inv == 0:
-        inv = G.new_zeros(())
-    else:
-        d = ((G[near[:, 0]] - G[near[:, 1]]) ** 2).sum(-1)
-        inv = n_inv * d.mean()
-    return PairSums(sep, inv, n_sep, n_inv)
+    inv = listed_pair_sum(G, near) * (n_inv / max(near.shape[0], 1))
+    return PairSums(sep, inv, n_pairs - n_inv - edge.shape[0], n_inv)
 
 
 def capacity_loss(G: torch.Tensor) -> torch.Tensor:
