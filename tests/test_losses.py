@@ -141,32 +141,32 @@ def test_sampled_values_and_grads_equal_replay_of_its_draws(n_samples):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("n_samples", [200, 50])  # 50 < n_inv = 194: invariance subsampled
-def test_sampled_is_unbiased_in_value_and_gradient(reduction, n_samples):
+def test_sampled_is_unbiased_in_value_and_gradient(n_samples):
+    """Over 400 draws, the mean estimate of each term (both reductions) and of each of its M N
+    gradient entries lies within a few standard errors of the exact value."""
     G, X = _states(M=70)
-    exact = pair_sums_exact(G, X, SX, SG).reduce(reduction)
-    exact_grads = [torch.autograd.grad(e, G, retain_graph=True)[0] for e in exact]
+    sums = pair_sums_exact(G, X, SX, SG)
     gen = torch.Generator().manual_seed(0)
-    vals, grads = [[], []], [[], []]
-    for _ in range(600):
-        est = pair_sums_sampled(G, X, SX, SG, n_samples, gen).reduce(reduction)
-        for k in range(2):
-            vals[k].append(est[k].detach())
-            grads[k].append(torch.autograd.grad(est[k], G)[0])
-    for k in range(2):  # separation, invariance
-        v, g = torch.stack(vals[k]), torch.stack(grads[k])  # (draws,), (draws, M, N)
-        n = len(v)
-        if k == 1 and n_samples >= 194:  # every invariance pair is used: exact
-            assert torch.allclose(v, exact[1].detach().expand(n), rtol=1e-12)
-            assert torch.allclose(g, exact_grads[1].expand_as(g), rtol=1e-10, atol=1e-13)
-            continue
-        assert v.std() > 1e-3 * v.mean().abs()  # a real estimate, not the exact value
-        assert abs(v.mean() - exact[k]) < 4 * v.std() / math.sqrt(n)
-        se = g.std(0) / math.sqrt(n)
-        z = (g.mean(0) - exact_grads[k]).abs() / se.clamp_min(1e-15)
-        assert float(z.max()) < 5  # every one of the M N gradient entries
-        assert torch.allclose(g.mean(0), exact_grads[k], atol=5 * float(se.max()))
+    draws = [pair_sums_sampled(G, X, SX, SG, n_samples, gen) for _ in range(400)]
+    for reduction in ("mean", "sum"):
+        exact = sums.reduce(reduction)
+        for k in range(2):  # separation, invariance
+            ests = [d.reduce(reduction)[k] for d in draws]
+            v = torch.stack(ests).detach()  # (draws,)
+            g = torch.stack([torch.autograd.grad(e, G, retain_graph=True)[0] for e in ests])
+            g_exact = torch.autograd.grad(exact[k], G, retain_graph=True)[0]
+            n = len(v)
+            if k == 1 and n_samples >= sums.n_inv:  # every invariance pair is used: exact
+                assert torch.allclose(v, exact[1].detach().expand(n), rtol=1e-12)
+                assert torch.allclose(g, g_exact.expand_as(g), rtol=1e-10, atol=1e-13)
+                continue
+            assert v.std() > 1e-3 * v.mean().abs()  # a real estimate, not the exact value
+            assert abs(v.mean() - exact[k]) < 4 * v.std() / math.sqrt(n)
+            se = g.std(0) / math.sqrt(n)
+            z = (g.mean(0) - g_exact).abs() / se.clamp_min(1e-15)
+            assert float(z.max()) < 5.5  # every one of the M N gradient entries
+            assert torch.allclose(g.mean(0), g_exact, atol=5.5 * float(se.max()))
 
 
 def test_sic_loss_sampled_pairs():
