@@ -8,10 +8,10 @@ dg_ij = |g_i - g_j| over unordered pairs i < j:
     L_cap = -| mean_i g_i |^2                             capacity
     L_iso = Var_t(|g_t - g_{t-1}| / |v_t|)                conformal isometry (or Var / Mean^2)
 
-where R is a mean (default) or a sum over the pair set. ``exact`` evaluates every pair, a chunk of
-rows at a time, recomputing each chunk in backward (activation checkpointing) so memory stays
-O(chunk * M) for any batch (a batch that fits in one chunk is computed directly). ``sampled`` is
-an unbiased estimate from random pairs.
+where R is a mean (default) or a sum over the pair set. ``exact`` evaluates every pair, a tile of
+rows at a time, with closed-form gradients formed in the same pass (memory O(M N + chunk M), no
+recomputation). ``sampled`` is an unbiased estimate from random pairs. The pairs within sigma_x
+are found by binning positions into sigma_x cells, never by an M x M distance pass.
 """
 
 from __future__ import annotations
