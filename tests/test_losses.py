@@ -7,11 +7,12 @@ from gridssl.config import LossConfig
 from gridssl.losses import (
     capacity_loss,
     isometry_loss,
+    near_pairs,
     pair_sums_exact,
     pair_sums_sampled,
     sic_loss,
 )
-from gridssl.reference import isometry_naive, pair_losses_naive
+from gridssl.reference import isometry_naive, pair_losses_dense, pair_losses_naive
 
 SX, SG = 0.05, 0.4
 
@@ -26,38 +27,166 @@ def _states(M=70, N=5, seed=0):
     return G, X
 
 
+def _grads(sep, inv, G):
+    return torch.autograd.grad(sep + 3 * inv, G, retain_graph=True)[0]
+
+
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-@pytest.mark.parametrize("chunk", [1, 7, 1000])
-def test_exact_chunked_matches_naive_values_and_grads(reduction, chunk):
-    G, X = _states()
+@pytest.mark.parametrize(
+    "M, chunk",
+    [(70, 1), (70, 7), (70, 1000), (203, 64), (203, 203), (257, 32)],  # tiles; M % chunk != 0
+)
+def test_exact_matches_naive_values_and_grads(reduction, M, chunk):
+    G, X = _states(M=M)
     sums = pair_sums_exact(G, X, SX, SG, chunk)
     assert sums.n_inv > 10 and sums.n_sep > 10
     sep, inv = sums.reduce(reduction)
     rsep, rinv = pair_losses_naive(G, X, SX, SG, reduction)
-    assert torch.allclose(sep, rsep) and torch.allclose(inv, rinv)
-    g1 = torch.autograd.grad(sep + 3 * inv, G)[0]
-    g2 = torch.autograd.grad(rsep + 3 * rinv, G)[0]
-    assert torch.allclose(g1, g2, atol=1e-10)
-    assert sums.n_sep + sums.n_inv == 70 * 69 // 2
+    assert torch.allclose(sep, rsep, rtol=1e-12) and torch.allclose(inv, rinv, rtol=1e-12)
+    assert torch.allclose(_grads(sep, inv, G), _grads(rsep, rinv, G), rtol=1e-10, atol=1e-13)
+    assert sums.n_sep + sums.n_inv == M * (M - 1) // 2
 
 
-def test_sampled_is_unbiased_and_matches_naive_on_its_pairs():
-    G, X = _states(M=40)
-    exact_sep, exact_inv = pair_sums_exact(G, X, SX, SG).reduce("mean")
+def test_exact_separation_and_invariance_gradients_separately():
+    """Each term's gradient on its own (a swapped or shared gradient would pass the sum)."""
+    G, X = _states(M=90)
+    sums = pair_sums_exact(G, X, SX, SG, 16)
+    rsep, rinv = pair_losses_naive(G, X, SX, SG, "sum")
+    for ours, ref in ((sums.sep, rsep), (sums.inv, rinv)):
+        a = torch.autograd.grad(ours, G, retain_graph=True)[0]
+        b = torch.autograd.grad(ref, G, retain_graph=True)[0]
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("which", ["no_near", "no_far"])
+def test_exact_empty_pair_sets(which):
+    gen = torch.Generator().manual_seed(4)
+    G = torch.rand(40, 6, generator=gen, dtype=torch.float64).requires_grad_()
+    if which == "no_near":  # a lattice wider than sigma_x: every pair is far
+        X = torch.stack(torch.meshgrid(torch.arange(8.0), torch.arange(5.0), indexing="ij"), -1)
+        X = X.reshape(-1, 2).double() * 3 * SX
+    else:  # all at one place: every pair is near
+        X = torch.zeros(40, 2, dtype=torch.float64)
+    sums = pair_sums_exact(G, X, SX, SG, 16)
+    assert (sums.n_inv == 0) == (which == "no_near") and (sums.n_sep == 0) == (which == "no_far")
+    rsep, rinv = pair_losses_naive(G, X, SX, SG, "sum")
+    assert torch.allclose(sums.sep, rsep) and torch.allclose(sums.inv, rinv)
+    assert torch.allclose(_grads(sums.sep, sums.inv, G), _grads(rsep, rinv, G), atol=1e-13)
+    sep, inv = sums.reduce("mean")  # an empty set's mean is 0, with zero gradient
+    empty = inv if which == "no_near" else sep
+    assert empty == 0 and not torch.autograd.grad(empty, G)[0].any()
+
+
+def test_pairs_at_exactly_sigma_x_are_in_neither_set():
+    X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [5.0, 5.0], [5.5, 5.0]])
+    G = torch.eye(5, dtype=torch.float64)[:, :4].requires_grad_()
+    near, edge = near_pairs(X, 1.0)
+    assert near.tolist() == [[3, 4]] and sorted(edge.tolist()) == [[0, 1], [1, 2]]
+    sums = pair_sums_exact(G, X, 1.0, SG, 2)
+    assert (sums.n_inv, sums.n_sep) == (1, 10 - 1 - 2)
+    rsep, rinv = pair_losses_naive(G, X, 1.0, SG, "sum")
+    assert torch.allclose(sums.sep, rsep) and torch.allclose(sums.inv, rinv)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_near_pairs_match_brute_force(seed):
+    gen = torch.Generator().manual_seed(seed)
+    X = (torch.rand(400, 2, generator=gen) - 0.5) * torch.tensor([0.6, 3.0])  # negative coords
+    X[:50] = X[:50].round(decimals=1)  # exact repeats
+    near, edge = near_pairs(X, SX)
+    i, j = torch.triu_indices(400, 400, 1)
+    d2 = ((X[i] - X[j]) ** 2).sum(-1)
+    assert torch.equal(near, torch.stack([i, j], 1)[d2 < SX**2])  # lexicographic order
+    assert edge.shape[0] == int((d2 == SX**2).sum())
+
+
+def test_dense_reference_matches_naive():
+    G, X = _states(M=60)
+    for reduction in ("mean", "sum"):
+        a = pair_losses_dense(G, X, SX, SG, reduction)
+        b = pair_losses_naive(G, X, SX, SG, reduction)
+        assert all(torch.allclose(x, y) for x, y in zip(a, b))
+        assert torch.allclose(_grads(*a, G), _grads(*b, G), atol=1e-12)
+
+
+def _replay_sampled(G, X, n_samples, seed):
+    """The sampled estimate recomputed from its own draws with the naive pair formulas."""
+    gen = torch.Generator().manual_seed(seed)
+    M = G.shape[0]
+    i = torch.randint(0, M, (n_samples,), generator=gen)
+    j = (i + 1 + torch.randint(0, M - 1, (n_samples,), generator=gen)) % M
+    dg2 = ((G[i] - G[j]) ** 2).sum(-1)
+    far = ((X[i] - X[j]) ** 2).sum(-1).sqrt() > SX
+    sep = M * (M - 1) / 2 * (torch.exp(-dg2 / (2 * SG**2)) * far).mean()
+    dx = ((X[:, None] - X[None]) ** 2).sum(-1).sqrt()
+    a, b = torch.nonzero(torch.triu(dx < SX, diagonal=1), as_tuple=True)  # lexicographic
+    n_inv = a.shape[0]
+    if n_inv > n_samples:
+        pick = torch.randint(0, n_inv, (n_samples,), generator=gen)
+        a, b = a[pick], b[pick]
+    inv = n_inv * ((G[a] - G[b]) ** 2).sum(-1).mean()
+    return sep, inv
+
+
+@pytest.mark.parametrize("n_samples", [300, 50])  # 50 < n_inv: the invariance set is subsampled
+def test_sampled_values_and_grads_equal_replay_of_its_draws(n_samples):
+    G, X = _states(M=70)
+    s = pair_sums_sampled(G, X, SX, SG, n_samples, torch.Generator().manual_seed(7))
+    assert (s.n_inv > n_samples) == (n_samples == 50)
+    rsep, rinv = _replay_sampled(G, X, n_samples, 7)
+    assert torch.allclose(s.sep, rsep, rtol=1e-12) and torch.allclose(s.inv, rinv, rtol=1e-12)
+    for ours, ref in ((s.sep, rsep), (s.inv, rinv)):
+        a = torch.autograd.grad(ours, G, retain_graph=True)[0]
+        b = torch.autograd.grad(ref, G, retain_graph=True)[0]
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("n_samples", [200, 50])  # 50 < n_inv = 194: invariance subsampled
+def test_sampled_is_unbiased_in_value_and_gradient(n_samples):
+    """Over 400 draws, the mean estimate of each term (both reductions) and of each of its M N
+    gradient entries lies within a few standard errors of the exact value."""
+    G, X = _states(M=70)
+    sums = pair_sums_exact(G, X, SX, SG)
     gen = torch.Generator().manual_seed(0)
-    draws = [pair_sums_sampled(G, X, SX, SG, 200, gen).reduce("mean") for _ in range(400)]
-    seps = torch.stack([d[0] for d in draws]).detach()
-    invs = torch.stack([d[1] for d in draws]).detach()
-    # mean of estimates within 4 standard errors of the exact value
-    assert abs(seps.mean() - exact_sep) < 4 * seps.std() / math.sqrt(len(seps)) + 1e-12
-    assert abs(invs.mean() - exact_inv) < 4 * invs.std() / math.sqrt(len(invs)) + 1e-12
-    # with more samples than invariance pairs, invariance is exact (values and gradients)
-    s = pair_sums_sampled(G, X, SX, SG, 10_000, gen)
-    _, inv = s.reduce("mean")
-    assert torch.allclose(inv, exact_inv)
-    ga = torch.autograd.grad(inv, G)[0]
-    gb = torch.autograd.grad(pair_losses_naive(G, X, SX, SG)[1], G)[0]
-    assert torch.allclose(ga, gb)
+    draws = [pair_sums_sampled(G, X, SX, SG, n_samples, gen) for _ in range(400)]
+    for reduction in ("mean", "sum"):
+        exact = sums.reduce(reduction)
+        for k in range(2):  # separation, invariance
+            ests = [d.reduce(reduction)[k] for d in draws]
+            v = torch.stack(ests).detach()  # (draws,)
+            g = torch.stack([torch.autograd.grad(e, G, retain_graph=True)[0] for e in ests])
+            g_exact = torch.autograd.grad(exact[k], G, retain_graph=True)[0]
+            n = len(v)
+            if k == 1 and n_samples >= sums.n_inv:  # every invariance pair is used: exact
+                assert torch.allclose(v, exact[1].detach().expand(n), rtol=1e-12)
+                assert torch.allclose(g, g_exact.expand_as(g), rtol=1e-10, atol=1e-13)
+                continue
+            assert v.std() > 1e-3 * v.mean().abs()  # a real estimate, not the exact value
+            assert abs(v.mean() - exact[k]) < 4 * v.std() / math.sqrt(n)
+            se = g.std(0) / math.sqrt(n)
+            z = (g.mean(0) - g_exact).abs() / se.clamp_min(1e-15)
+            assert float(z.max()) < 5.5  # every one of the M N gradient entries
+            assert torch.allclose(g.mean(0), g_exact, atol=5.5 * float(se.max()))
+
+
+def test_sic_loss_sampled_pairs():
+    gen = torch.Generator().manual_seed(0)
+    vel = (torch.rand(6, 12, 2, generator=gen, dtype=torch.float64) - 0.5) * 0.1
+    states = torch.rand(6, 12, 5, generator=gen, dtype=torch.float64).requires_grad_()
+    cfg = LossConfig(pairs="sampled", pair_samples=100, w_inv=0.7, iso_max_step=1.0)
+    t = sic_loss(
+        states, vel.cumsum(1), vel, states[0, 0].detach(), cfg, torch.Generator().manual_seed(3)
+    )
+    G, X = states.reshape(-1, 5), vel.cumsum(1).reshape(-1, 2)
+    sep, inv = pair_sums_sampled(G, X, SX, SG, 100, torch.Generator().manual_seed(3)).reduce("mean")
+    assert torch.equal(t.sep, sep) and torch.equal(t.inv, inv) and t.inv > 0
+    exact = sic_loss(
+        states, vel.cumsum(1), vel, states[0, 0].detach(), LossConfig(iso_max_step=1.0)
+    )
+    assert not torch.equal(t.sep, exact.sep)  # the sampled path, not the exact one
+    g = torch.autograd.grad(t.total, states, retain_graph=True)[0]
+    parts = t.sep + 0.7 * t.inv + 0.5 * t.cap + t.iso
+    assert torch.allclose(g, torch.autograd.grad(parts, states)[0])
 
 
 def test_capacity_sign_and_minimiser():

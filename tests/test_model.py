@@ -1,8 +1,9 @@
+import pytest
 import torch
 
 from gridssl.config import ModelConfig
-from gridssl.data import sic_batch
-from gridssl.model import SICNet, gathered_matvec, norm_relu
+from gridssl.data import VelocityBatch, sic_batch
+from gridssl.model import SICNet, _group_slots, norm_relu, rollout_states
 from gridssl.reference import rollout_naive
 
 
@@ -19,14 +20,54 @@ def test_norm_relu_unit_norm_nonnegative_and_zero_vector():
     assert torch.isfinite(zero.grad).all()
 
 
-def test_gathered_matvec_matches_gather_values_and_grads():
+def _net64(N=12, seed=0):
+    net = SICNet(ModelConfig(n_units=N, mlp_hidden=16), torch.Generator().manual_seed(seed))
+    return net.double()
+
+
+def _batch64(B, T, mode, seed=1):
+    b = sic_batch(B, T, 0.15, mode, torch.Generator().manual_seed(seed))
+    return VelocityBatch(b.velocities.double(), b.positions.double(), b.distinct.double(), b.index)
+
+
+def test_group_slots_rank_equal_keys_in_order():
+    keys = torch.tensor([[3, 1, 3, 3, 0, 1], [2, 2, 2, 2, 2, 2]])
+    slot, cmax = _group_slots(keys)
+    assert slot.tolist() == [[0, 0, 1, 2, 0, 1], [0, 1, 2, 3, 4, 5]]
+    assert cmax.tolist() == [3, 6]
+
+
+@pytest.mark.parametrize("mode", ["permutation", "independent", "identity"])
+@pytest.mark.parametrize("group_factor", [0.0, 1e9])  # always gather / always grouped
+def test_rollout_states_matches_plain_autograd(mode, group_factor):
+    """Values and gradients (MLP weights and g0) against the autograd of the naive loop."""
+    net, b = _net64(), _batch64(6, 9, mode)
+    W = net.weights(b.distinct)
+    ours = rollout_states(W, net.g0(), b.index, net.cfg.norm_eps, group_factor)
+    naive = rollout_naive(net, b)
+    assert torch.allclose(ours, naive, rtol=0, atol=1e-12)
+    probe = torch.randn(ours.shape, generator=torch.Generator().manual_seed(3), dtype=ours.dtype)
+    params = list(net.parameters())
+    gw = torch.autograd.grad((ours * probe).sum(), params)
+    gn = torch.autograd.grad((naive * probe).sum(), params)
+    assert all(torch.allclose(a, c, rtol=1e-9, atol=1e-12) for a, c in zip(gw, gn))
+
+
+@pytest.mark.parametrize("group_factor", [0.0, 1e9])
+def test_rollout_states_gradcheck_any_index(group_factor):
+    """An index with uneven reuse (not from draw_batch) and a zero ReLU row: exact gradients."""
     gen = torch.Generator().manual_seed(0)
-    W = torch.randn(5, 6, 6, generator=gen, dtype=torch.float64, requires_grad=True)
-    g = torch.randn(9, 6, generator=gen, dtype=torch.float64, requires_grad=True)
-    idx = torch.randint(0, 5, (9,), generator=gen)
-    assert torch.autograd.gradcheck(lambda W, g: gathered_matvec(W, idx, g), (W, g))
-    ref = torch.bmm(W[idx], g.unsqueeze(-1)).squeeze(-1)
-    assert torch.allclose(gathered_matvec(W, idx, g), ref)
+    W = torch.randn(4, 5, 5, generator=gen, dtype=torch.float64).requires_grad_()
+    g0 = torch.rand(5, generator=gen, dtype=torch.float64).requires_grad_()
+    index = torch.tensor([[0, 0, 3], [1, 0, 0], [0, 2, 0]])
+
+    def f(W, g0):
+        return rollout_states(W, g0, index, 1e-8, group_factor)
+
+    assert torch.autograd.gradcheck(f, (W, g0))
+    with torch.no_grad():  # matrices that silence every unit: zero states, not NaN
+        dead = f(-W.abs() - 0.1, g0)
+    assert torch.equal(dead, torch.zeros_like(dead))
 
 
 def test_training_rollout_matches_naive_and_eval_rollout():

@@ -8,10 +8,10 @@ dg_ij = |g_i - g_j| over unordered pairs i < j:
     L_cap = -| mean_i g_i |^2                             capacity
     L_iso = Var_t(|g_t - g_{t-1}| / |v_t|)                conformal isometry (or Var / Mean^2)
 
-where R is a mean (default) or a sum over the pair set. ``exact`` evaluates every pair, a chunk of
-rows at a time, recomputing each chunk in backward (activation checkpointing) so memory stays
-O(chunk * M) for any batch (a batch that fits in one chunk is computed directly). ``sampled`` is
-an unbiased estimate from random pairs.
+where R is a mean (default) or a sum over the pair set. ``exact`` evaluates every pair, a tile of
+rows at a time, with closed-form gradients formed in the same pass (memory O(M N + chunk M), no
+recomputation). ``sampled`` is an unbiased estimate from random pairs. The pairs within sigma_x
+are found by binning positions into sigma_x cells, never by an M x M distance pass.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
 from .config import LossConfig
 
@@ -39,63 +38,151 @@ class PairSums:
         return self.sep / max(self.n_sep, 1), self.inv / max(self.n_inv, 1)
 
 
-def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances (P, Q) between rows of a (P, D) and b (Q, D), clamped >= 0."""
-    d = (a * a).sum(-1)[:, None] + (b * b).sum(-1)[None, :] - 2 * a @ b.T
-    return d.clamp_min(0)
+class _ListedPairSum(torch.autograd.Function):
+    """sum_p f(dg2_p) over listed pairs p = (i_p, j_p), dg2_p = |g_i - g_j|^2 from coordinate
+    differences; f(d) = d (``scale`` None) or exp(scale d). The gradient f'(dg2) 2 (g_i - g_j) at
+    i, and minus that at j, is accumulated during the forward pass (the output is a scalar), in
+    blocks of pairs: memory O(M N + block N)."""
+
+    @staticmethod
+    def forward(ctx, G, i, j, scale, block):  # G (M, N), i and j (P,) long
+        total = G.new_zeros(())
+        grad = torch.zeros_like(G) if ctx.needs_input_grad[0] else None
+        for p0 in range(0, i.shape[0], block):
+            ib, jb = i[p0 : p0 + block], j[p0 : p0 + block]
+            d = G.index_select(0, ib).sub_(G.index_select(0, jb))  # (P, N)
+            dg2 = torch.linalg.vecdot(d, d)  # (P,)
+            if scale is None:
+                total += dg2.sum()
+                if grad is not None:
+                    grad.index_add_(0, ib, d, alpha=2).index_add_(0, jb, d, alpha=-2)
+                continue
+            k = dg2.mul_(scale).exp_()  # (P,)
+            total += k.sum()
+            if grad is not None:
+                d.mul_((2 * scale) * k[:, None])
+                grad.index_add_(0, ib, d).index_add_(0, jb, d, alpha=-1)
+        ctx.save_for_backward(grad)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out * ctx.saved_tensors[0], None, None, None, None
 
 
-def _pair_block(Gr, Gc, Xr, Xc, row0, col0, sigma_x: float, sigma_g: float):
-    """Separation and invariance sums over pairs (i in rows, j in cols) with j > i."""
-    i = torch.arange(Gr.shape[0], device=Gr.device)[:, None] + row0
-    j = torch.arange(Gc.shape[0], device=Gr.device)[None, :] + col0
-    dx2 = _sq_dists(Xr, Xc)
-    upper = j > i
-    far = upper & (dx2 > sigma_x**2)
-    near = upper & (dx2 < sigma_x**2)
-    dg2 = _sq_dists(Gr, Gc)
-    sep = torch.where(far, torch.exp(-dg2 / (2 * sigma_g**2)), 0.0).sum()
-    inv = torch.where(near, dg2, 0.0).sum()
-    return sep, inv, far.sum(), near.sum()
+def listed_pair_sum(G, pairs: torch.Tensor, scale: float | None = None, block: int = 16384):
+    """sum over pairs (P, 2) of dg2 (``scale`` None) or of exp(scale dg2); differentiable in G."""
+    return _ListedPairSum.apply(G, pairs[:, 0], pairs[:, 1], scale, block)
 
 
-def pair_sums_exact(G, X, sigma_x: float, sigma_g: float, chunk: int = 1024) -> PairSums:
-    """Exact pair sums over all i < j of G (M, N) states at X (M, 2) positions, in row chunks."""
+class _DenseKernelSum(torch.autograd.Function):
+    """sum_{i<j, (i, j) not skipped} exp(scale dg2_ij) over the states G (M, N), in row tiles.
+
+    Tiles r0:r1 against columns r0:M cover the upper triangle. dg2_ij = |g_i|^2 + |g_j|^2 -
+    2 g_i.g_j comes out of one GEMM of augmented rows; the skipped pairs (few, sorted by row) are
+    zeroed in place. Gradient: 2 (diag(C 1) - C) G with C = scale K symmetrised, formed during the
+    forward pass: per tile one GEMM for the rows and one for the columns, each with a column of
+    ones that yields the row sums C 1. Memory O(M N + tile M); the buffer is reused by every tile.
+    """
+
+    @staticmethod
+    def forward(ctx, G, skip, scale, tile):  # G (M, N), skip (S, 2) long with i < j
+        M, N = G.shape
+        tile = max(1, min(tile, M))
+        skip = skip[torch.argsort(skip[:, 0], stable=True)]
+        bounds = torch.searchsorted(skip[:, 0].contiguous(), torch.arange(0, M + tile, tile))
+        bounds = bounds.tolist()
+        sq = (G * G).sum(1, keepdim=True)  # (M, 1)
+        ones = torch.ones_like(sq)
+        left = torch.cat([G, sq, ones], dim=1)  # (M, N + 2); left_i . right_j = scale dg2_ij
+        right = torch.cat([G * (-2 * scale), ones * scale, sq * scale], dim=1)
+        upper = torch.ones(tile, tile, dtype=torch.bool, device=G.device).triu_(1)  # j > i
+        buf = G.new_empty(tile * M)
+        need = ctx.needs_input_grad[0]
+        G1 = torch.cat([G, ones], dim=1)  # (M, N + 1)
+        acc = torch.zeros_like(G1) if need else None  # [sum_j K_ij g_j, sum_j K_ij]
+        total = G.new_zeros(())
+        for t, r0 in enumerate(range(0, M, tile)):
+            r1, cols = min(M, r0 + tile), M - r0
+            K = buf[: (r1 - r0) * cols].view(r1 - r0, cols)
+            torch.mm(left[r0:r1], right[r0:].T, out=K)
+            K.clamp_(max=0).exp_()  # dg2 >= 0
+            K[:, : r1 - r0].mul_(upper[: r1 - r0, : r1 - r0])
+            sk = skip[bounds[t] : bounds[t + 1]] - r0  # this tile's skipped pairs, local
+            K.view(-1).index_fill_(0, sk[:, 0] * cols + sk[:, 1], 0.0)
+            if need:
+                acc[r0:r1].addmm_(K, G1[r0:])
+                acc[r0:].addmm_(K.T, G1[r0:r1])
+            else:
+                total += K.sum()
+        grad = None
+        if need:
+            total = acc[:, N].sum() / 2  # every pair counted from both ends
+            grad = (G * acc[:, N:]).sub_(acc[:, :N]).mul_(2 * scale)
+        ctx.save_for_backward(grad)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        return grad_out * ctx.saved_tensors[0], None, None, None
+
+
+def pair_sums_exact(G, X, sigma_x: float, sigma_g: float, chunk: int = 512) -> PairSums:
+    """Exact pair sums over all i < j of G (M, N) states at X (M, 2) positions.
+
+    Separation: the kernel over all pairs in row tiles of ``chunk`` rows, less the pairs within
+    sigma_x; invariance: over the pairs within sigma_x, listed by ``near_pairs``. Closed-form
+    gradients, no recomputation; memory O(M N + chunk M).
+    """
     M = G.shape[0]
-    sep = inv = G.new_zeros(())
-    n_sep = n_inv = 0
-    for r0 in range(0, M, chunk):
-        r1 = min(M, r0 + chunk)
-        args = (G[r0:r1], G[r0:], X[r0:r1], X[r0:], r0, r0, sigma_x, sigma_g)
-        if M > chunk and torch.is_grad_enabled() and G.requires_grad:  # several chunks
-            s, v, ns, nv = checkpoint(_pair_block, *args, use_reentrant=False)
-        else:
-            s, v, ns, nv = _pair_block(*args)
-        sep, inv = sep + s, inv + v
-        n_sep, n_inv = n_sep + int(ns), n_inv + int(nv)
-    return PairSums(sep, inv, n_sep, n_inv)
+    near, edge = near_pairs(X, sigma_x)
+    scale = -1.0 / (2 * sigma_g**2)
+    sep = _DenseKernelSum.apply(G, torch.cat([near, edge]), scale, chunk)
+    inv = listed_pair_sum(G, near)
+    n_inv = near.shape[0]
+    return PairSums(sep, inv, M * (M - 1) // 2 - n_inv - edge.shape[0], n_inv)
 
 
 @torch.no_grad()
-def near_pairs(X: torch.Tensor, sigma_x: float, chunk: int = 1024) -> tuple[torch.Tensor, int]:
-    """All unordered pairs i < j with |x_i - x_j| < sigma_x, as (P, 2) indices; and the number of
-    pairs at exactly sigma_x (in neither set)."""
+def near_pairs(X: torch.Tensor, sigma_x: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """All unordered pairs i < j with |x_i - x_j| < sigma_x, as (P, 2) indices in lexicographic
+    order; and those at exactly sigma_x (in neither pair set), (E, 2).
+
+    Points are binned into square cells of side sigma_x; a pair closer than sigma_x lies in the
+    same or adjacent cells, so only those candidates are measured: O(M + candidates), not O(M^2).
+    """
     M = X.shape[0]
-    found, n_edge = [], 0
-    for r0 in range(0, M, chunk):
-        r1 = min(M, r0 + chunk)
-        dx2 = _sq_dists(X[r0:r1], X[r0:])
-        i = torch.arange(r1 - r0, device=X.device)[:, None]
-        j = torch.arange(M - r0, device=X.device)[None, :]
-        upper = j > i
-        nz = torch.nonzero(upper & (dx2 < sigma_x**2))
-        found.append(nz + r0)
-        n_edge += int((upper & (dx2 == sigma_x**2)).sum())
-    return torch.cat(found), n_edge
+    dev = X.device
+    if M < 2:
+        empty = torch.empty(0, 2, dtype=torch.long, device=dev)
+        return empty, empty
+    cell = torch.floor(X / sigma_x).long()  # (M, 2)
+    cell -= cell.min(0).values
+    height = int(cell[:, 1].max()) + 3
+    key = (cell[:, 0] + 1) * height + (cell[:, 1] + 1)  # (M,), neighbours are key +- 1, +- height
+    skey, order = key.sort(stable=True)
+    found, edge = [], []
+    # this cell (pairs within it once), and four of the eight neighbours (each cell pair once)
+    for dx, dy in ((0, 0), (1, -1), (1, 0), (1, 1), (0, 1)):
+        target = key + dx * height + dy  # (M,)
+        lo = torch.searchsorted(skey, target)
+        count = torch.searchsorted(skey, target, right=True) - lo
+        p = torch.repeat_interleave(torch.arange(M, device=dev), count)
+        start = torch.repeat_interleave(lo - (count.cumsum(0) - count), count)
+        q = order[start + torch.arange(p.shape[0], device=dev)]
+        if dx == 0 and dy == 0:
+            keep = p < q
+            p, q = p[keep], q[keep]
+        d2 = ((X[p] - X[q]) ** 2).sum(-1)
+        pq = torch.stack([torch.minimum(p, q), torch.maximum(p, q)], dim=1)  # (C, 2), i < j
+        found.append(pq[d2 < sigma_x**2])
+        edge.append(pq[d2 == sigma_x**2])
+    pairs = torch.cat(found)
+    return pairs[torch.argsort(pairs[:, 0] * M + pairs[:, 1])], torch.cat(edge)
 
 
 def pair_sums_sampled(
-    G, X, sigma_x: float, sigma_g: float, n_samples: int, generator=None, chunk: int = 1024
+    G, X, sigma_x: float, sigma_g: float, n_samples: int, generator=None
 ) -> PairSums:
     """Unbiased pair-subsampled estimates of the two pair sums (exact set sizes).
 
@@ -106,24 +193,19 @@ def pair_sums_sampled(
     """
     M = G.shape[0]
     n_pairs = M * (M - 1) // 2
-    near, n_edge = near_pairs(X, sigma_x, chunk)
+    near, edge = near_pairs(X, sigma_x)
     n_inv = near.shape[0]
-    n_sep = n_pairs - n_inv - n_edge
     dev = G.device
     i = torch.randint(0, M, (n_samples,), generator=generator).to(dev)
     j = (i + 1 + torch.randint(0, M - 1, (n_samples,), generator=generator).to(dev)) % M
     far = ((X[i] - X[j]) ** 2).sum(-1) > sigma_x**2
-    dg2 = ((G[i] - G[j]) ** 2).sum(-1)
-    sep = n_pairs * torch.where(far, torch.exp(-dg2 / (2 * sigma_g**2)), 0.0).mean()
+    drawn = torch.stack([i[far], j[far]], dim=1)  # the draws in the separation set
+    sep = listed_pair_sum(G, drawn, -1.0 / (2 * sigma_g**2)) * (n_pairs / n_samples)
     if n_inv > n_samples:
         pick = torch.randint(0, n_inv, (n_samples,), generator=generator).to(dev)
         near = near[pick]
-    if n_inv == 0:
-        inv = G.new_zeros(())
-    else:
-        d = ((G[near[:, 0]] - G[near[:, 1]]) ** 2).sum(-1)
-        inv = n_inv * d.mean()
-    return PairSums(sep, inv, n_sep, n_inv)
+    inv = listed_pair_sum(G, near) * (n_inv / max(near.shape[0], 1))
+    return PairSums(sep, inv, n_pairs - n_inv - edge.shape[0], n_inv)
 
 
 def capacity_loss(G: torch.Tensor) -> torch.Tensor:
@@ -183,9 +265,7 @@ def sic_loss(
     if cfg.pairs == "exact":
         sums = pair_sums_exact(G, X, cfg.sigma_x, cfg.sigma_g, cfg.chunk_size)
     else:
-        sums = pair_sums_sampled(
-            G, X, cfg.sigma_x, cfg.sigma_g, cfg.pair_samples, generator, cfg.chunk_size
-        )
+        sums = pair_sums_sampled(G, X, cfg.sigma_x, cfg.sigma_g, cfg.pair_samples, generator)
     sep, inv = sums.reduce(cfg.reduction)
     cap = capacity_loss(G)
     iso = isometry_loss(states, velocities, g0, cfg.iso_max_step, cfg.iso_form)

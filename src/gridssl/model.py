@@ -28,33 +28,130 @@ def norm_relu(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return r / r.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 
-class _GatheredMatVec(torch.autograd.Function):
-    """out[b] = W[idx[b]] @ g[b] without keeping a (B, N, N) gather alive for backward.
+def _group_slots(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each entry's rank among the equal entries of its row, for keys (R, L) (long).
 
-    Autograd of ``W[idx] @ g`` saves the gathered (B, N, N) tensor at every step (B*T*N*N floats for
-    a rollout); this saves only the shared W (K, N, N) and g (B, N), and regathers in backward.
+    -> slot (R, L) and cmax (R,) = 1 + the largest slot of each row. An entry with key k then has
+    row k * cmax + slot of a padded (K * cmax, .) block holding each key's entries together.
+    """
+    sk, perm = keys.contiguous().sort(dim=-1, stable=True)
+    first = torch.searchsorted(sk, sk)  # (R, L): position of the first equal key
+    rank = torch.arange(keys.shape[-1], device=keys.device).expand_as(sk) - first
+    slot = torch.empty_like(keys).scatter_(-1, perm, rank)
+    return slot, slot.amax(-1) + 1
+
+
+class _MatVecPlan:
+    """W[index[:, t]] @ g_b for every step t of a batch, without a (B, N, N) gather where possible.
+
+    grouped: the B rows of step t go into a padded (K, cmax_t, N) block by velocity index and meet
+    all K matrices in one batched GEMM, so W (K, N, N) is read once per step instead of copied
+    per trajectory. Used when K * cmax_t <= ``group_factor`` * B at every step (a permutation
+    batch: K = T). Otherwise gather W[index[:, t]] (B, N, N) and batch-multiply (independent
+    batches: K = B * T; identity batches: one matrix for all B rows).
+    """
+
+    def __init__(self, index: torch.Tensor, K: int, N: int, group_factor: float):
+        self.index, self.K, self.N = index, K, N
+        slot, cmax = _group_slots(index.T)  # (T, B), (T,)
+        self.cmax = cmax.tolist()
+        self.grouped = K * max(self.cmax) <= group_factor * index.shape[0]
+        self.rows = index.T * cmax[:, None] + slot  # (T, B): row of trajectory b in step t's block
+        self._buf: torch.Tensor | None = None
+
+    def matvec(self, W: torch.Tensor, t: int, g: torch.Tensor, transpose: bool = False):
+        """Per row b: W[index[b, t]] @ g[b], or its transpose times g[b]. (B, N) -> (B, N)."""
+        if not self.grouped:
+            Wt = W[self.index[:, t]]  # (B, N, N)
+            if transpose:
+                return torch.bmm(g.unsqueeze(1), Wt).squeeze(1)
+            return torch.bmm(Wt, g.unsqueeze(-1)).squeeze(-1)
+        if self._buf is None:  # reused across steps; stale rows are never read back
+            self._buf = W.new_zeros(2, self.K * max(self.cmax) * self.N)
+        c, rows = self.cmax[t], self.rows[t]
+        n = self.K * c * self.N
+        block = self._buf[0, :n].view(self.K, c, self.N)
+        block.view(-1, self.N).index_copy_(0, rows, g)
+        # row vectors: g^T W_k^T = (W_k g)^T, and g^T W_k = (W_k^T g)^T
+        out = torch.bmm(
+            block, W if transpose else W.transpose(1, 2), out=self._buf[1, :n].view(block.shape)
+        )
+        return out.view(-1, self.N).index_select(0, rows)
+
+
+def _outer_sums(
+    index: torch.Tensor, K: int, left: torch.Tensor, right: torch.Tensor
+) -> torch.Tensor:
+    """sum over uses u = (b, t) with index[b, t] = k of left_u right_u^T, per k. -> (K, N, N).
+
+    left, right (B, T, N). Every permutation, identity or independent batch uses each index equally
+    often, so the uses group into a (K, c, N) block without padding: one batched GEMM.
+    """
+    N = left.shape[-1]
+    slot, cmax = _group_slots(index.reshape(1, -1))
+    c = int(cmax[0])
+    rows = index.reshape(-1) * c + slot[0]  # (B*T,)
+    L = left.new_zeros(K * c, N).index_copy_(0, rows, left.reshape(-1, N))
+    R = right.new_zeros(K * c, N).index_copy_(0, rows, right.reshape(-1, N))
+    return torch.bmm(L.view(K, c, N).transpose(1, 2), R.view(K, c, N))
+
+
+class _Rollout(torch.autograd.Function):
+    """States g_t = Norm(ReLU(W[index[:, t]] g_{t-1})) for t = 1..T from the shared g0.
+
+    Forward keeps only the states (B, T, N) and pre-norm lengths (B, T); backward runs the
+    recurrence in reverse (one transposed mat-vec per step) and forms the weight gradient at the
+    end as one batched GEMM over the uses of each matrix (no per-step outer products).
     """
 
     @staticmethod
-    def forward(ctx, W, idx, g):  # W (K, N, N), idx (B,), g (B, N)
-        ctx.save_for_backward(W, idx, g)
-        return torch.bmm(W[idx], g.unsqueeze(-1)).squeeze(-1)  # (B, N)
+    def forward(ctx, W, g0, index, eps, group_factor):  # W (K, N, N), g0 (N,), index (B, T)
+        K, N, _ = W.shape
+        B, T = index.shape
+        plan = _MatVecPlan(index, K, N, group_factor)
+        states = W.new_empty(B, T, N)
+        lengths = W.new_empty(B, T)
+        g = g0.expand(B, N)
+        for t in range(T):
+            r = plan.matvec(W, t, g).relu_()  # (B, N)
+            n = torch.linalg.vector_norm(r, dim=-1)  # (B,)
+            lengths[:, t] = n
+            g = torch.div(r, n.clamp_min(eps)[:, None], out=states[:, t])
+        ctx.save_for_backward(W, g0, index, states, lengths)
+        ctx.plan, ctx.eps = plan, eps
+        return states
 
     @staticmethod
-    def backward(ctx, grad_out):  # grad_out (B, N)
-        W, idx, g = ctx.saved_tensors
-        grad_W = grad_g = None
-        if ctx.needs_input_grad[2]:
-            grad_g = torch.bmm(grad_out.unsqueeze(1), W[idx]).squeeze(1)  # (B, N)
+    def backward(ctx, d_states):  # (B, T, N)
+        W, g0, index, states, lengths = ctx.saved_tensors
+        plan, eps = ctx.plan, ctx.eps
+        B, T, N = states.shape
+        d_pre = torch.empty_like(states)  # dL/dz_t, z_t = W[index[:, t]] g_{t-1}
+        carry = None  # dL/dg_t through later steps
+        for t in reversed(range(T)):
+            dg = d_states[:, t] if carry is None else d_states[:, t] + carry
+            g, n = states[:, t], lengths[:, t, None]
+            along = (g * dg).sum(-1, keepdim=True) * (n > eps)  # the norm's radial part
+            dz = (dg - g * along).div_(n.clamp_min(eps)).mul_(g > 0)
+            d_pre[:, t] = dz
+            carry = plan.matvec(W, t, dz, transpose=True)
+        grad_W = grad_g0 = None
         if ctx.needs_input_grad[0]:
-            outer = grad_out.unsqueeze(-1) * g.unsqueeze(1)  # (B, N, N)
-            grad_W = torch.zeros_like(W).index_add_(0, idx, outer)
-        return grad_W, None, grad_g
+            prev = torch.cat([g0.expand(B, 1, N), states[:, :-1]], dim=1)  # g_{t-1} (B, T, N)
+            grad_W = _outer_sums(index, W.shape[0], d_pre, prev)
+        if ctx.needs_input_grad[1]:
+            grad_g0 = carry.sum(0)
+        return grad_W, grad_g0, None, None, None
 
 
-def gathered_matvec(W: torch.Tensor, idx: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """``W[idx] @ g`` per batch row, (K, N, N), (B,), (B, N) -> (B, N), memory-light backward."""
-    return _GatheredMatVec.apply(W, idx, g)
+def rollout_states(
+    W: torch.Tensor, g0: torch.Tensor, index: torch.Tensor, eps: float, group_factor: float = 6.0
+) -> torch.Tensor:
+    """The training recurrence from g0 (N,) with matrices W (K, N, N) picked by index (B, T).
+
+    -> states (B, T, N), differentiable in W and g0, memory O(B T N) for backward.
+    """
+    return _Rollout.apply(W, g0, index, eps, group_factor)
 
 
 def _init_linear(layer: nn.Linear, gen: torch.Generator) -> None:
@@ -110,13 +207,7 @@ class SICNet(nn.Module):
     def rollout_batch(self, batch: VelocityBatch) -> torch.Tensor:
         """Training rollout: the MLP runs on the K distinct velocities only. -> (B, T, N)."""
         W = self.weights(batch.distinct)  # (K, N, N)
-        B, T = batch.index.shape
-        g = self.g0().expand(B, -1)  # (B, N)
-        states = []
-        for t in range(T):
-            g = norm_relu(gathered_matvec(W, batch.index[:, t], g), self.cfg.norm_eps)
-            states.append(g)
-        return torch.stack(states, dim=1)  # (B, T, N)
+        return rollout_states(W, self.g0(), batch.index, self.cfg.norm_eps)  # (B, T, N)
 
     def rollout(
         self,
