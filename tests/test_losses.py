@@ -6,6 +6,7 @@ import torch
 from gridssl.config import LossConfig
 from gridssl.losses import (
     capacity_loss,
+    code_health,
     isometry_loss,
     near_pairs,
     pair_sums_exact,
@@ -242,3 +243,23 @@ def test_sic_loss_weights_combine_terms():
     t = sic_loss(states, vel.cumsum(1), vel, states[0, 0], cfg)
     expect = t.sep + 0.1 * t.inv + 0.5 * t.cap + 2.0 * t.iso
     assert torch.allclose(t.total, expect)
+
+
+def test_code_health_far_pairs_on_planted_states():
+    """Two places 1 m apart, each with its own one-hot state: far pairs are exactly the cross
+    pairs (distance sqrt 2, cosine 0); near pairs (same place, same state) do not count."""
+    B, T, N = 4, 6, 3
+    pos = torch.zeros(B, T, 2)
+    pos[:, T // 2 :, 0] = 1.0
+    states = torch.zeros(B, T, N)
+    states[:, : T // 2, 0] = 1.0
+    states[:, T // 2 :, 1] = 1.0
+    h = code_health(states, pos, far_m=0.3)
+    assert h["far_dist"] == pytest.approx(2**0.5)
+    assert h["far_cos"] == pytest.approx(0.0)
+    assert h["dead_units"] == 1
+    states[:, T // 2 :, 0] = 1.0  # the far place now shares unit 0: cosine rises
+    states = states / states.norm(dim=-1, keepdim=True)
+    h = code_health(states, pos, far_m=0.3)
+    assert h["far_cos"] == pytest.approx(2**-0.5)
+    assert "far_dist" not in code_health(states, pos, far_m=5.0)  # no pair that far apart

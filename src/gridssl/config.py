@@ -152,6 +152,12 @@ class TrainConfig:
     threads: int = _opt(0, ge=0, doc="torch CPU threads (0: torch's default)")
     device: str = _opt("cpu", choices=("cpu", "cuda", "auto"), doc="where to train")
     log_every: int = _opt(10, gt=0, doc="steps between metrics.jsonl lines")
+    far_pair_m: float = _opt(
+        0.3,
+        gt=0,
+        doc="metrics far_dist / far_cos: state distance and cosine of pairs farther apart than "
+        "this, m (where the separation kernel saturates) [diagnostic]",
+    )
     print_every: int = _opt(
         0,
         ge=0,

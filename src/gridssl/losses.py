@@ -274,17 +274,35 @@ def sic_loss(
 
 
 @torch.no_grad()
-def code_health(states: torch.Tensor) -> dict[str, float]:
+def code_health(
+    states: torch.Tensor,
+    positions: torch.Tensor | None = None,
+    far_m: float = 0.3,
+    max_states: int = 256,
+) -> dict[str, float]:
     """Diagnostics of a batch of states (B, T, N) from one permutation batch.
 
     end_spread: mean distance of the B end states to their mean (all trajectories end at the same
     place, so this is a direct path-invariance error); dead_units: units silent on the whole batch;
     state_spread: RMS distance of all states to their mean (near 0 means the code collapsed).
+    With positions (B, T, 2): far_dist and far_cos, the mean neural distance |g_i - g_j| and mean
+    cosine g_i . g_j over pairs more than ``far_m`` metres apart (absent when there are none), on at
+    most ``max_states`` states taken at an even stride (no random draw): where the separation
+    kernel saturates (the paper's d(g(0), g(x)) plateaus near 0.8 beyond about 0.3 m).
     """
     end = states[:, -1]
-    G = states.reshape(-1, states.shape[-1])
-    return {
+    G = states.reshape(-1, states.shape[-1])  # (M, N)
+    out = {
         "end_spread": float((end - end.mean(0)).norm(dim=-1).mean()),
         "dead_units": int((G.amax(0) <= 1e-6).sum()),
         "state_spread": float((G - G.mean(0)).pow(2).sum(-1).mean().sqrt()),
     }
+    if positions is not None:
+        stride = max(1, G.shape[0] // max_states)
+        g, x = G[::stride], positions.reshape(-1, 2)[::stride]  # (S, N), (S, 2)
+        upper = torch.ones(len(g), len(g), dtype=torch.bool, device=g.device).triu(1)
+        far = upper & (torch.cdist(x, x) > far_m)
+        if bool(far.any()):
+            out["far_dist"] = float(torch.cdist(g, g)[far].mean())
+            out["far_cos"] = float((g @ g.T)[far].mean())
+    return out

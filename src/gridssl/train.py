@@ -312,7 +312,10 @@ class Trainer:
             floats = terms.as_floats()
             check_finite(self.step + 1, floats, states)
             (terms.total / accum).backward()
-            for k, v in {**floats, **code_health(states)}.items():
+            for k, v in {
+                **floats,
+                **code_health(states, batch.positions, c.train.far_pair_m),
+            }.items():
                 logs[k] = logs.get(k, 0.0) + v / accum
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c.train.grad_clip)
         if not math.isfinite(float(grad_norm)):  # checked before the step: weights stay good
