@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from . import __version__
 from .config import ConfigError, config_from_dict
@@ -75,6 +76,21 @@ def read_metrics(run: Path) -> list[dict]:
                 break
             raise ConfigError(f"{path} line {i + 1} is not valid JSON") from None
     return rows
+
+
+def read_run_config(run: Path, what: str = "run") -> dict:
+    """The raw {section: {key: value}} of a run directory's config.yaml, or one-line ConfigError
+    (``what`` names the flag or argument in the message)."""
+    path = Path(run) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{what} {str(run)!r} is not a run directory (no config.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        raise ConfigError(f"{path} is not valid YAML") from None
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigError(f"{path} is not a mapping of config sections")
+    return raw
 
 
 def pretrained_path() -> Path:

@@ -133,19 +133,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_info(args) -> int:
-    import yaml
-
-    from .checkpoint import checkpoints, read_metrics
+    from .checkpoint import checkpoints, read_metrics, read_run_config
 
     run = _existing(args.run, "run")
-    if not (run / "config.yaml").is_file():
-        raise ConfigError(f"run {args.run!r} is not a run directory (no config.yaml)")
-    try:
-        cfg = yaml.safe_load((run / "config.yaml").read_text())
-    except yaml.YAMLError:
-        raise ConfigError(f"{run / 'config.yaml'} is not valid YAML") from None
-    if not isinstance(cfg, dict) or not all(isinstance(v, dict) for v in cfg.values()):
-        raise ConfigError(f"{run / 'config.yaml'} is not a mapping of config sections")
+    cfg = read_run_config(run)
     meta: dict = {}
     if (run / "meta.json").exists():
         try:

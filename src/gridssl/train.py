@@ -37,6 +37,7 @@ from .checkpoint import (
     load_weights,
     read_checkpoint,
     read_metrics,
+    read_run_config,
 )
 from .config import AnalysisConfig, Config, ConfigError, config_from_dict
 from .data import draw_batch
@@ -204,14 +205,7 @@ class Trainer:
         checkpoint used are dropped (they are replayed).
         """
         run = Path(run)
-        if not (run / "config.yaml").is_file():
-            raise ConfigError(f"--resume {str(run)!r} is not a run directory (no config.yaml)")
-        try:
-            raw = yaml.safe_load((run / "config.yaml").read_text())
-        except yaml.YAMLError:
-            raise ConfigError(f"{run / 'config.yaml'} is not valid YAML") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{run / 'config.yaml'} is not a mapping of config sections")
+        raw = read_run_config(run, "--resume")
         extra = list(overrides or []) + ([] if steps is None else [f"train.steps={steps}"])
         cfg = config_from_dict(raw, extra)
         self = cls(cfg, run)
