@@ -56,12 +56,13 @@ class Analysis:
 
 
 class _Clock:
-    """Times named stages and shows them on a progress bar (stderr)."""
+    """Times named stages and shows them on a progress bar (stderr, a terminal only: a log file
+    gets no carriage-return frames)."""
 
     def __init__(self, names: list[str], progress: bool):
         self.bar = tqdm(
             total=len(names),
-            disable=not progress,
+            disable=not (progress and sys.stderr.isatty()),
             file=sys.stderr,
             unit="stage",
             dynamic_ncols=True,
