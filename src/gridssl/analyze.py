@@ -424,6 +424,16 @@ def headline(summary: dict) -> list[tuple[str, str]]:
     return [("Findings", " ".join(lines))]
 
 
+def _variant_words(gs: dict) -> str:
+    """A summary's grid_score block in words: variant, annuli, bin size."""
+    name = {"minmax": "min-max"}.get(gs["variant"], gs["variant"])
+    outer = gs["outer_radii"]
+    return (
+        f"{name}, Banino annuli {gs['inner']:g} / {outer[0]:g}-{outer[-1]:g} of the map, "
+        f"{gs['bin_size_m'] * 100:g} cm bins"
+    )
+
+
 def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
     """Each of the paper's claims (SPEC.md section 1) with this network's number and verdict
     (the verdict thresholds are ``cfg.verdict_*``)."""
@@ -435,7 +445,8 @@ def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
             "Grid cells",
             "units with spatially periodic, grid-like firing",
             f"{first['n_grid_cells']} of {first['n_units']} units ({100 * gf:.0f}%) in the "
-            f"{primary:g} m arena; median score {first['score_median']}",
+            f"{primary:g} m arena; median score {first['score_median']} "
+            f"({_variant_words(first['grid_score'])})",
             gf >= cfg.verdict_grid_fraction,
         ),
         Claim(
