@@ -37,18 +37,23 @@ analysis keys (KEY = default: meaning):
 """
 
 
-def _analysis_options(p: argparse.ArgumentParser) -> None:
-    """The AnalysisConfig flags shared by eval and analyze."""
-    p.add_argument("--bin-size", help="rate-map bin in metres (analysis.bin_size)")
-    p.add_argument("--shuffles", help="time-shift null shuffles (analysis.shuffles)")
-    p.add_argument("--seed", help="walk / null / topology seed (analysis.seed)")
+def _set_option(p: argparse.ArgumentParser, what: str, example: str) -> None:
+    """The repeatable --set KEY=VALUE flag."""
     p.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override one analysis key, e.g. --set analysis.samples_per_bin=100 (repeatable)",
+        help=f"override one {what}, e.g. --set {example} (repeatable)",
     )
+
+
+def _analysis_options(p: argparse.ArgumentParser) -> None:
+    """The AnalysisConfig flags shared by eval and analyze."""
+    p.add_argument("--bin-size", help="rate-map bin in metres (analysis.bin_size)")
+    p.add_argument("--shuffles", help="time-shift null shuffles (analysis.shuffles)")
+    p.add_argument("--seed", help="walk / null / topology seed (analysis.seed)")
+    _set_option(p, "analysis key", "analysis.samples_per_bin=100")
 
 
 SWEEP_EPILOG = """\
@@ -428,13 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", help=f"one of {preset_names()}")
     t.add_argument("--out", help="new run directory")
     t.add_argument("--config", help="YAML file of {section: {key: value}} overrides")
-    t.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one key, e.g. --set loss.sigma_g=0.5 (repeatable)",
-    )
+    _set_option(t, "key", "loss.sigma_g=0.5")
     t.add_argument("--steps", help="total optimiser steps (train.steps)")
     t.add_argument("--seed", help="seed of every random draw (train.seed)")
     t.add_argument("--resume", metavar="DIR", help="continue a run from its last checkpoint")
