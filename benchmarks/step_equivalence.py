@@ -168,14 +168,7 @@ def main() -> None:
         torch.nn.utils.clip_grad_norm_(params, c.train.grad_clip)
         tr.opt.step()
         tr.step += 1
-        if c.train.schedule == "plateau":
-            tr.plateau[0] += total
-            tr.plateau[1] += 1
-            if tr.step % c.train.plateau_every == 0:
-                tr.sched.step(tr.plateau[0] / tr.plateau[1])
-                tr.plateau = [0.0, 0]
-        else:
-            tr.sched.step()
+        tr.schedule_step(total)
     print(f"{a.steps} steps of preset {a.preset!r} (seed {a.seed}) against {a.against}:")
     for k, v in worst.items():
         print(f"  max relative difference {k:<6} {v:.2e}")

@@ -316,17 +316,23 @@ class Trainer:
             raise Diverged(self.step + 1, "gradient")
         self.opt.step()
         self.step += 1
-        if c.train.schedule == "plateau":
-            self.plateau[0] += logs["total"]
+        self.schedule_step(logs["total"])
+        logs["grad_norm"] = float(grad_norm)
+        logs["lr"] = self.opt.param_groups[0]["lr"]
+        return logs
+
+    def schedule_step(self, total: float) -> None:
+        """Advance the learning-rate schedule after an optimiser step with loss ``total`` (the
+        plateau scheduler is stepped on the mean loss of each ``plateau_every`` window)."""
+        t = self.cfg.train
+        if t.schedule == "plateau":
+            self.plateau[0] += total
             self.plateau[1] += 1
-            if self.step % c.train.plateau_every == 0:
+            if self.step % t.plateau_every == 0:
                 self.sched.step(self.plateau[0] / self.plateau[1])
                 self.plateau = [0.0, 0]
         else:
             self.sched.step()
-        logs["grad_norm"] = float(grad_norm)
-        logs["lr"] = self.opt.param_groups[0]["lr"]
-        return logs
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self, progress: bool = True, until: int | None = None) -> dict[str, float]:
