@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from gridssl.analysis.synthetic import modular_population, place_map, stripe_map
-from gridssl.analyze import trial_metrics
+from gridssl.analyze import FAR_PAIR_WINDOW, trial_metrics
+from gridssl.checkpoint import read_metrics
 from gridssl.cli import main
 from gridssl.config import AnalysisConfig
 
@@ -74,14 +75,27 @@ def test_trial_metrics_contract(tiny_run):
         "place_fraction",
         "square_fraction",
         "n_modules",
+        "n_distinct_periods",
         "module_periods_m",
+        "module_period_ratios",
+        "module_sizes",
+        "module_orientation_spread_deg",
         "median_grid_score",
         "invariance_ratio",
+        "far_dist",
+        "far_cos",
     }
     for k in ("grid_fraction", "place_fraction", "square_fraction"):
         assert 0 <= m[k] <= 1
-    assert isinstance(m["n_modules"], int) and len(m["module_periods_m"]) == m["n_modules"]
+    k = m["n_modules"]
+    assert isinstance(k, int) and len(m["module_periods_m"]) == k == len(m["module_sizes"])
+    assert len(m["module_orientation_spread_deg"]) == k and 0 <= m["n_distinct_periods"] <= k
+    assert len(m["module_period_ratios"]) == max(k - 1, 0)
     assert all(isinstance(p, float) for p in m["module_periods_m"])
+    # the far-pair diagnostics: the mean of the last logged lines of metrics.jsonl
+    far = [r for r in read_metrics(tiny_run) if "far_dist" in r][-FAR_PAIR_WINDOW:]
+    assert m["far_dist"] == round(float(np.mean([r["far_dist"] for r in far])), 4)
+    assert 0 < m["far_dist"] <= 2**0.5 and -1 <= m["far_cos"] <= 1
     assert m["invariance_ratio"] > 0 and -2 <= m["median_grid_score"] <= 2
     assert trial_metrics(tiny_run, cfg) == m  # seeded: the same numbers twice
 

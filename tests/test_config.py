@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from gridssl.config import ConfigError, config_from_dict, load_config, preset_names
@@ -50,3 +52,14 @@ def test_bad_input_is_one_clear_line(kwargs, needle):
         load_config(**kwargs)
     msg = str(e.value)
     assert needle in msg and "\n" not in msg
+
+
+def test_groups_must_divide_units_and_iso_range_follows_the_step():
+    with pytest.raises(ConfigError, match=r"model.groups = 5 .* must divide model.n_units = 48"):
+        load_config("cpu", overrides=["model.groups=5"])
+    cfg = load_config("cpu", overrides=["model.groups=3"]).model
+    assert cfg.groups == 3
+    loss = load_config("cpu", overrides=["loss.iso_max_step=0.05", "loss.iso_full_until=100"]).loss
+    assert loss.iso_range(0) == math.inf and loss.iso_range(99) == math.inf
+    assert loss.iso_range(100) == 0.05
+    assert load_config("paper").loss.iso_range(0) == 0.05  # default: the paper's range at once

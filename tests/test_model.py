@@ -115,3 +115,33 @@ def test_rollout_batch_and_time_chunks_match_one_chunk():
     assert grad.requires_grad and torch.allclose(grad.detach(), whole, atol=1e-6)
     grad.sum().backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_groups_control_keeps_each_group_to_itself():
+    """model.groups = 3: W(v) is zero across groups, so a group's states never depend on another
+    group's units (the ReLU sees only its own block; the shared norm only rescales)."""
+    cfg = ModelConfig(n_units=12, mlp_hidden=16, groups=3)
+    net = SICNet(cfg, torch.Generator().manual_seed(0))
+    W = net.weights(torch.randn(5, 2))
+    off = torch.ones(12, 12, dtype=torch.bool)
+    for k in range(3):
+        off[4 * k : 4 * k + 4, 4 * k : 4 * k + 4] = False
+    assert (W[:, off] == 0).all() and (W[:, ~off] != 0).all()
+    assert "block" not in net.state_dict()  # derived from the config, not saved
+    b = sic_batch(4, 6, 0.15, "permutation", torch.Generator().manual_seed(1))
+    states = net.rollout_batch(b)
+    # a group's direction is unchanged when another group's g0 entries change
+    g0 = net.g0().detach().clone()
+    g0b = g0.clone()
+    g0b[4:8] *= 3.0
+    with torch.no_grad():
+        a = net.rollout(b.velocities, g0=g0 / g0.norm())
+        c = net.rollout(b.velocities, g0=g0b / g0b.norm())
+    for k in (0, 2):
+        sl = slice(4 * k, 4 * k + 4)
+        ua = a[..., sl] / a[..., sl].norm(dim=-1, keepdim=True)
+        uc = c[..., sl] / c[..., sl].norm(dim=-1, keepdim=True)
+        assert torch.allclose(ua, uc, atol=1e-5)
+    assert torch.allclose(states, rollout_naive(net, b), atol=1e-6)
+    grad = torch.autograd.grad(states.pow(3).sum(), net.mlp[-1].weight)[0].view(12, 12, -1)
+    assert (grad[off] == 0).all()  # off-block outputs of the MLP get no gradient

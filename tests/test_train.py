@@ -156,3 +156,24 @@ def test_progress_is_plain_lines_off_a_terminal():
     p = Progress(0, 200, t, False, stream=quiet)
     p.update(10, logs, {})
     assert quiet.getvalue() == ""
+
+
+def test_isometry_covers_every_step_until_iso_full_until(tmp_path):
+    # a bound no velocity meets: after the switch no step qualifies and the term is exactly 0
+    run = _run(
+        tmp_path,
+        "iso",
+        "--steps",
+        "8",
+        "--set",
+        "train.log_every=1",
+        "--set",
+        "train.eval_every=0",
+        "--set",
+        "loss.iso_max_step=1e-9",
+        "--set",
+        "loss.iso_full_until=4",
+    )
+    iso = [r["iso"] for r in read_metrics(run)]
+    assert len(iso) == 8
+    assert all(v > 0 for v in iso[:4]) and iso[4:] == [0.0] * 4

@@ -180,13 +180,19 @@ def evaluate(
 def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
     """Evaluate a run directory's latest checkpoint with the one pipeline in the primary arena
     (no topology, no figures). Keys: grid_fraction, place_fraction, square_fraction,
-    n_modules, module_periods_m (list of floats), median_grid_score, invariance_ratio.
+    n_modules, n_distinct_periods, module_periods_m, module_period_ratios, module_sizes,
+    module_orientation_spread_deg (lists: one entry per module, periods ascending),
+    median_grid_score, invariance_ratio, far_dist, far_cos.
 
     Definitions (those of ``summary.json``): grid cells by the config's rule (threshold, its own
     shuffle null, firing fields, not place-like); place_fraction: units with one compact field;
     square_fraction: units that are not grid cells but whose square score G90 exceeds the
-    threshold with enough fields; invariance_ratio: revisit / random state distance along the
-    primary arena's walks. None where a number is undefined.
+    threshold with enough fields; module_sizes: grid cells per module; n_distinct_periods:
+    modules whose periods differ by at least 1.15x (one period at two orientations counts once);
+    invariance_ratio: revisit / random state distance along the primary arena's walks;
+    far_dist / far_cos: the training-time far-pair state distance and cosine
+    (``train.far_pair_m``), the mean of the last ``FAR_PAIR_WINDOW`` logged values. None where a
+    number is undefined.
     """
     cfg = cfg or AnalysisConfig()
     a = run_pipeline(run, cfg, arenas=cfg.arenas[:1], topology=False, velocity=False)
@@ -196,9 +202,28 @@ def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
         "place_fraction": s["place_like_fraction"],
         "square_fraction": s["square_fraction"],
         "n_modules": s["n_modules"],
+        "n_distinct_periods": s["n_distinct_periods"],
         "module_periods_m": [float(x) for x in s["module_periods_m"] if x is not None],
+        "module_period_ratios": s["module_period_ratios"],
+        "module_sizes": s["module_sizes"],
+        "module_orientation_spread_deg": s["module_orientation_spread_deg"],
         "median_grid_score": s["score_median"],
         "invariance_ratio": _r(a.generalisation.separation.invariance_ratio),
+        **far_pair_diagnostics(run),
+    }
+
+
+FAR_PAIR_WINDOW = 10  # logged lines averaged for a trial's far_dist / far_cos
+
+
+def far_pair_diagnostics(run: str | Path, window: int = FAR_PAIR_WINDOW) -> dict:
+    """far_dist and far_cos of a run directory: the mean of the last ``window`` metrics.jsonl
+    lines that have them (None for a run that logged none, or a checkpoint file)."""
+    rows = read_metrics(run) if Path(run).is_dir() else []
+    rows = [r for r in rows if "far_dist" in r][-window:]
+    return {
+        k: (round(float(np.mean([r[k] for r in rows])), 4) if rows else None)
+        for k in ("far_dist", "far_cos")
     }
 
 

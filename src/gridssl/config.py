@@ -88,6 +88,12 @@ class ModelConfig:
         0.1, ge=0, doc="identity init: std of W(v) - I entries comes from last-layer weights ~ this"
     )
     learn_g0: bool = _opt(True, doc="learn the shared initial state g0 [guess]")
+    groups: int = _opt(
+        1,
+        ge=1,
+        doc="a control, not the paper: split the units into this many equal groups with a "
+        "block-diagonal W(v), so no group drives another (1: the paper's full W(v)) [ours]",
+    )
     norm_eps: float = _opt(1e-8, gt=0, doc="Norm(z) = z / max(|z|, eps); a zero vector stays zero")
 
 
@@ -125,6 +131,17 @@ class LossConfig:
         doc="isometry over steps with 0 < |v| < this, m [paper: sigma_x = 0.05]; "
         "above 0.22 every step counts",
     )
+    iso_full_until: int = _opt(
+        0,
+        ge=0,
+        doc="isometry over every step for the first this many optimiser steps, then over "
+        "|v| < iso_max_step (0: iso_max_step from the start) [ours: short-step isometry alone "
+        "from scratch gave no path integration, docs/MODULES.md]",
+    )
+
+    def iso_range(self, step: int) -> float:
+        """The isometry's step-length bound at optimiser step ``step`` (0-based), m."""
+        return math.inf if step < self.iso_full_until else self.iso_max_step
 
 
 @dataclass
@@ -365,6 +382,11 @@ def build(raw: dict[str, dict[str, Any]]) -> Config:
         for f in dataclasses.fields(cls):
             _check_field(f"{section}.{f.name}", getattr(obj, f.name), f.metadata)
         sections[section] = obj
+    m = sections["model"]
+    if m.n_units % m.groups:
+        raise ConfigError(
+            f"model.groups = {m.groups} is not allowed: it must divide model.n_units = {m.n_units}"
+        )
     return Config(**sections)
 
 

@@ -258,8 +258,12 @@ def sic_loss(
     g0: torch.Tensor,
     cfg: LossConfig,
     generator: torch.Generator | None = None,
+    iso_max_step: float | None = None,
 ) -> LossTerms:
-    """The weighted SIC objective for states (B, T, N) at positions (B, T, 2) after velocities."""
+    """The weighted SIC objective for states (B, T, N) at positions (B, T, 2) after velocities.
+
+    ``iso_max_step`` overrides ``cfg.iso_max_step`` (training passes ``cfg.iso_range(step)``).
+    """
     G = states.reshape(-1, states.shape[-1])  # (M, N)
     X = positions.reshape(-1, 2)  # (M, 2)
     if cfg.pairs == "exact":
@@ -268,7 +272,8 @@ def sic_loss(
         sums = pair_sums_sampled(G, X, cfg.sigma_x, cfg.sigma_g, cfg.pair_samples, generator)
     sep, inv = sums.reduce(cfg.reduction)
     cap = capacity_loss(G)
-    iso = isometry_loss(states, velocities, g0, cfg.iso_max_step, cfg.iso_form)
+    max_step = cfg.iso_max_step if iso_max_step is None else iso_max_step
+    iso = isometry_loss(states, velocities, g0, max_step, cfg.iso_form)
     total = cfg.w_sep * sep + cfg.w_inv * inv + cfg.w_cap * cap + cfg.w_iso * iso
     return LossTerms(total, sep, inv, cap, iso)
 

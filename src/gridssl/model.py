@@ -185,6 +185,11 @@ class SICNet(nn.Module):
                 std = cfg.init_scale / math.sqrt(last.in_features)
                 last.weight.copy_(torch.randn(last.weight.shape, generator=gen) * std)
                 last.bias.copy_(torch.eye(N).flatten())
+        if cfg.groups > 1:  # the control: W(v) block-diagonal over equal groups of units
+            group = torch.arange(N) // (N // cfg.groups)
+            self.register_buffer("block", group[:, None] == group[None, :], persistent=False)
+        else:
+            self.block = None
         g0 = torch.rand(N, generator=gen) + 0.5  # positive, so Norm(ReLU(g0)) is a valid state
         if cfg.learn_g0:
             self.g0_raw = nn.Parameter(g0)
@@ -200,9 +205,10 @@ class SICNet(nn.Module):
         return norm_relu(self.g0_raw, self.cfg.norm_eps)
 
     def weights(self, v: torch.Tensor) -> torch.Tensor:
-        """W(v): (K, 2) -> (K, N, N)."""
+        """W(v): (K, 2) -> (K, N, N) (zero outside the diagonal blocks when model.groups > 1)."""
         N = self.cfg.n_units
-        return self.mlp(v).view(-1, N, N)
+        W = self.mlp(v).view(-1, N, N)
+        return W if self.block is None else W * self.block
 
     def rollout_batch(self, batch: VelocityBatch) -> torch.Tensor:
         """Training rollout: the MLP runs on the K distinct velocities only. -> (B, T, N)."""

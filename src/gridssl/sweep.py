@@ -69,9 +69,15 @@ METRICS = (
     "place_fraction",
     "square_fraction",
     "n_modules",
+    "n_distinct_periods",
     "module_periods_m",
+    "module_period_ratios",
+    "module_sizes",
+    "module_orientation_spread_deg",
     "median_grid_score",
     "invariance_ratio",
+    "far_dist",
+    "far_cos",
 )
 PLOTTED = ("grid_fraction", "place_fraction", "square_fraction", "n_modules", "invariance_ratio")
 DEFAULT_THREADS = 1  # torch threads per trial unless the spec sets train.threads

@@ -301,7 +301,13 @@ class Trainer:
             logs["seq_len"] = batch.index.shape[1]
             states = self.net.rollout_batch(batch)  # (B, T, N)
             terms = sic_loss(
-                states, batch.positions, batch.velocities, self.net.g0(), c.loss, self.data_gen
+                states,
+                batch.positions,
+                batch.velocities,
+                self.net.g0(),
+                c.loss,
+                self.data_gen,
+                iso_max_step=c.loss.iso_range(self.step),
             )
             floats = terms.as_floats()
             check_finite(self.step + 1, floats, states)
