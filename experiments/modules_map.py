@@ -1,0 +1,43 @@
+"""The modules map of docs/MODULES.md from one or more sweeps' results.
+
+    python experiments/modules_map.py runs/modules-coarse [runs/modules-seeds ...] \
+        --fig docs/figures/modules_phase.png > /tmp/trials.md
+
+Draws the phase diagram (gridssl.phase.phase_figure: N across, T down, w_cap x isometry range
+inside each block; colour: modules, grid fraction, place-like fraction, mean over seeds) and prints
+every finished trial as a Markdown table. Trials from different sweeps that share the keys are
+averaged together in the figure: pass only sweeps of one regime.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from gridssl.phase import phase_figure, read_trials, trials_markdown
+from gridssl.sweep import METRICS
+
+SHOWN = ("grid_fraction", "place_fraction", "square_fraction", "n_distinct_periods",
+         "module_periods_m", "module_period_ratios", "module_sizes",
+         "module_orientation_spread_deg", "far_dist", "far_cos")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", nargs="+", help="sweep folders (or their results.csv)")
+    ap.add_argument("--fig", required=True, help="where the phase diagram PNG goes")
+    ap.add_argument("--x", default="model.n_units")
+    ap.add_argument("--y", default="data.seq_len")
+    ap.add_argument("--inner-x", default="loss.w_cap")
+    ap.add_argument("--inner-y", default="loss.iso_max_step")
+    ap.add_argument("--title", default="")
+    a = ap.parse_args()
+    rows = read_trials(a.results)
+    phase_figure(rows, a.fig, a.x, a.y, a.inner_x or None, a.inner_y or None, title=a.title)
+    skip = {"trial", "seed", "status", "steps", "train_s", "error", "sweep", *METRICS}
+    keys = sorted({k for r in rows for k in r if k not in skip})
+    cols = ["sweep", "trial", "seed", *keys, "status", "steps", "train_s", *SHOWN]
+    print(trials_markdown(rows, cols))
+
+
+if __name__ == "__main__":
+    main()
