@@ -2,6 +2,8 @@
 
     python experiments/modules_map.py runs/modules-coarse [runs/modules-seeds ...] \
         --fig docs/figures/modules_phase.png > /tmp/trials.md
+    python experiments/modules_map.py runs/modules-coarse --fig /tmp/p.png \
+        --followup experiments/modules_seeds.yaml --seeds 1 2
 
 Draws the phase diagram (gridssl.phase.phase_figure: N across, T down, w_cap x isometry range
 inside each block; colour: modules, grid fraction, place-like fraction, mean over seeds) and prints
@@ -13,7 +15,10 @@ from __future__ import annotations
 
 import argparse
 
-from gridssl.phase import phase_figure, read_trials, trials_markdown
+import yaml
+
+from gridssl.io import atomic_write_text
+from gridssl.phase import followup_spec, phase_figure, read_trials, trials_markdown
 from gridssl.sweep import METRICS
 
 SHOWN = ("grid_fraction", "place_fraction", "square_fraction", "n_distinct_periods",
@@ -30,7 +35,20 @@ def main() -> None:
     ap.add_argument("--inner-x", default="loss.w_cap")
     ap.add_argument("--inner-y", default="loss.iso_max_step")
     ap.add_argument("--title", default="")
+    ap.add_argument(
+        "--followup",
+        help="write a sweep spec here that reruns, on --seeds, every configuration of the first "
+        "sweep that showed >= 2 distinct periods",
+    )
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     a = ap.parse_args()
+    if a.followup:
+        spec = followup_spec(a.results[0], a.seeds)
+        if spec is None:
+            print(f"no configuration of {a.results[0]} showed >= 2 distinct periods")
+        else:
+            atomic_write_text(a.followup, yaml.safe_dump(spec.to_dict(), sort_keys=False))
+            print(f"{a.followup}: {len(spec.conditions)} configurations x seeds {a.seeds}")
     rows = read_trials(a.results)
     phase_figure(rows, a.fig, a.x, a.y, a.inner_x or None, a.inner_y or None, title=a.title)
     skip = {"trial", "seed", "status", "steps", "train_s", "error", "sweep", *METRICS}

@@ -51,3 +51,38 @@ def test_phase_grid_places_each_cell_and_leaves_missing_ones_empty(tmp_path):
     assert modules[1, 2] == 2 and np.nansum(modules == 2) == 1
     path = phase_figure(rows, tmp_path / "phase.png", inner_y=None, title="test")
     assert path.stat().st_size > 10_000
+
+
+def test_followup_spec_reruns_configurations_with_two_periods(tmp_path):
+    import yaml
+
+    from gridssl.phase import followup_spec
+    from gridssl.sweep import load_spec, make_trials, parse_spec
+
+    raw = {"preset": "tiny", "steps": 30, "seeds": [0], "set": {"train.eval_every": 10},
+           "grid": {"loss.w_cap": [0.5, 1.5], "model.n_units": [16, 32]}}  # fmt: skip
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(raw))
+    trials = make_trials(parse_spec(raw))
+    rows = [{"trial": t.name, "seed": 0, **t.values, "status": "ok", "n_distinct_periods": 1}
+            for t in trials]  # fmt: skip
+    rows[2]["n_distinct_periods"] = 2  # w_cap 1.5, N 16
+    rows[3]["status"], rows[3]["n_distinct_periods"] = "failed", None
+    write_table(tmp_path / "results.csv", [*rows[0]], rows)
+    assert followup_spec(tmp_path, [1, 2], min_periods=3) is None
+    spec = followup_spec(tmp_path, [1, 2])
+    assert spec.seeds == (1, 2) and spec.steps == 30 and spec.set == {"train.eval_every": 10}
+    want = {"loss.w_cap": 1.5, "model.n_units": 16}
+    assert spec.conditions == {"loss.w_cap-1.5_model.n_units-16": want}
+    # the rerun's own trials carry the configuration's keys into the map
+    out = tmp_path / "seeds"
+    out.mkdir()
+    (out / "sweep.yaml").write_text(yaml.safe_dump(spec.to_dict()))
+    again = make_trials(load_spec(out / "sweep.yaml"))
+    write_table(out / "results.csv", ["trial", "seed", "condition", "status", "grid_fraction"],
+                [{"trial": t.name, "seed": t.seed, **t.values, "status": "ok",
+                  "grid_fraction": 0.5} for t in again])  # fmt: skip
+    got = read_trials([out])
+    assert [(r["loss.w_cap"], r["model.n_units"], r["seed"]) for r in got] == [
+        (1.5, 16, 1),
+        (1.5, 16, 2),
+    ]

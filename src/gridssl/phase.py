@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sweep import FINAL
+from .sweep import FINAL, SweepSpec, load_spec, make_trials
 
 PHASE_METRICS = (
     ("n_distinct_periods", "modules (distinct periods)", "viridis", (0, 3)),
@@ -43,16 +43,25 @@ def _number(text: str):
 def read_trials(paths: Sequence[str | Path], status: Sequence[str] = FINAL) -> list[dict]:
     """The rows of one or more sweeps' results.csv whose status is in ``status`` (numbers parsed;
     a one-entry list column such as ``module_periods_m`` stays a list). Each row gets
-    ``sweep``: the name of the folder that holds its results.csv."""
+    ``sweep``: the name of the folder that holds its results.csv, and, where the folder holds the
+    sweep's ``sweep.yaml``, every config override of the trial (shared ``set``, condition and
+    grid values) as a column, so trials of condition-style sweeps land in the same map."""
     rows = []
     for p in paths:
         p = Path(p)
         p = p / "results.csv" if p.is_dir() else p
+        spec_path = p.parent / "sweep.yaml"
+        overrides = (
+            {t.name: t.overrides for t in make_trials(load_spec(spec_path))}
+            if spec_path.exists()
+            else {}
+        )
         with open(p, newline="") as f:
             for raw in csv.DictReader(f):
                 if raw["status"] not in status:
                     continue
-                row = {k: _number(v) for k, v in raw.items()}
+                extra = {k: _number(str(v)) for k, v in overrides.get(raw["trial"], {}).items()}
+                row = extra | {k: _number(v) for k, v in raw.items()}
                 row["status"], row["trial"], row["sweep"] = (
                     raw["status"],
                     raw["trial"],
@@ -191,3 +200,27 @@ def trials_markdown(rows: list[dict], columns: Sequence[str]) -> str:
     rule = "|" + "---|" * len(columns)
     body = ["| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join([head, rule, *body])
+
+
+def followup_spec(
+    sweep_dir: str | Path, seeds: Sequence[int], min_periods: int = 2
+) -> SweepSpec | None:
+    """A sweep spec that reruns, on ``seeds``, every configuration of the sweep in ``sweep_dir``
+    whose finished trial showed at least ``min_periods`` distinct module periods: one condition
+    per configuration (named after its trial, without the seed, "=" as "-"), the original
+    preset, steps and shared overrides. None when no configuration qualifies."""
+    sweep_dir = Path(sweep_dir)
+    spec = load_spec(sweep_dir / "sweep.yaml")
+    hits = {
+        r["trial"]
+        for r in read_trials([sweep_dir], status=("ok",))
+        if (r.get("n_distinct_periods") or 0) >= min_periods
+    }
+    conditions = {}
+    for t in make_trials(spec):
+        if t.name in hits:
+            own = {k: v for k, v in t.overrides.items() if spec.set.get(k, object()) != v}
+            conditions[t.name.rsplit("_seed=", 1)[0].replace("=", "-")] = own
+    if not conditions:
+        return None
+    return SweepSpec(spec.preset, tuple(seeds), spec.steps, dict(spec.set), {}, conditions)
