@@ -21,7 +21,7 @@ from gridssl.io import atomic_write_text
 from gridssl.phase import followup_spec, phase_figure, read_trials, trials_markdown
 from gridssl.sweep import METRICS
 
-SHOWN = ("grid_fraction", "place_fraction", "square_fraction", "n_distinct_periods",
+SHOWN = ("grid_fraction", "place_fraction", "square_fraction", "n_distinct_periods", "goal_modules",
          "module_periods_m", "module_period_ratios", "module_sizes",
          "module_orientation_spread_deg", "far_dist", "far_cos")  # fmt: skip
 
@@ -51,7 +51,8 @@ def main() -> None:
             print(f"{a.followup}: {len(spec.conditions)} configurations x seeds {a.seeds}")
     rows = read_trials(a.results)
     phase_figure(rows, a.fig, a.x, a.y, a.inner_x or None, a.inner_y or None, title=a.title)
-    skip = {"trial", "seed", "status", "steps", "train_s", "error", "sweep", *METRICS}
+    skip = {"trial", "seed", "status", "steps", "train_s", "error", "sweep", "goal_modules",
+            *METRICS}  # fmt: skip
     keys = sorted({k for r in rows for k in r if k not in skip})
     cols = ["sweep", "trial", "seed", *keys, "status", "steps", "train_s", *SHOWN]
     print(trials_markdown(rows, cols))

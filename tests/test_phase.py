@@ -86,3 +86,13 @@ def test_followup_spec_reruns_configurations_with_two_periods(tmp_path):
         (1.5, 16, 1),
         (1.5, 16, 2),
     ]
+
+
+def test_goal_modules_counts_well_separated_modules_of_seven_cells():
+    from gridssl.phase import goal_modules
+
+    assert goal_modules([0.45, 0.75, 1.27], [10, 9, 8]) == 3  # the paper's modules
+    assert goal_modules([0.45, 0.75, 1.27], [10, 6, 8]) == 2  # too few cells in the middle one
+    assert goal_modules([0.70, 0.80, 0.95], [10, 10, 10]) == 2  # 0.80 is too close to 0.70
+    assert goal_modules([0.95, 1.12], [9, 9]) == 1 and goal_modules([], []) == 0
+    assert goal_modules(None, None) == 0

@@ -70,8 +70,30 @@ def read_trials(paths: Sequence[str | Path], status: Sequence[str] = FINAL) -> l
                 for k in ("module_periods_m", "module_period_ratios", "module_sizes"):
                     if isinstance(row.get(k), float):
                         row[k] = [row[k]]
+                if "module_sizes" in row:
+                    row["goal_modules"] = goal_modules(row["module_periods_m"], row["module_sizes"])
                 rows.append(row)
     return rows
+
+
+GOAL_RATIO = 1.3  # issue 11: neighbouring module periods at least this far apart
+GOAL_SIZE = 7  # and at least this many grid cells per module
+
+
+def goal_modules(
+    periods: Sequence[float] | None,
+    sizes: Sequence[int] | None,
+    min_ratio: float = GOAL_RATIO,
+    min_size: int = GOAL_SIZE,
+) -> int:
+    """Modules that count for issue 11's goal: among modules of at least ``min_size`` grid
+    cells, in order of period, those at least ``min_ratio`` times the last counted period."""
+    kept = sorted(p for p, n in zip(periods or [], sizes or []) if n >= min_size)
+    count, last = 0, 0.0
+    for p in kept:
+        if count == 0 or p >= min_ratio * last:
+            count, last = count + 1, p
+    return count
 
 
 def _values(rows: list[dict], key: str | None) -> list:
