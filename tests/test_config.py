@@ -43,6 +43,7 @@ def test_roundtrip():
         (dict(preset="tiny", overrides=["train.lr=fast"]), "expected a number"),
         (dict(preset="tiny", overrides=["train.steps=1.5"]), "expected an integer"),
         (dict(preset="tiny", overrides=["data.mode=shuffle"]), "choose one of"),
+        (dict(preset="tiny", overrides=["loss.sep_weighting=log"]), "'uniform', 'octave'"),
         (dict(preset="tiny", overrides=["lr"]), "expected KEY=VALUE"),
         (dict(file="/no/such.yaml"), "does not exist"),
     ],
@@ -63,3 +64,9 @@ def test_groups_must_divide_units_and_iso_range_follows_the_step():
     assert loss.iso_range(0) == math.inf and loss.iso_range(99) == math.inf
     assert loss.iso_range(100) == 0.05
     assert load_config("paper").loss.iso_range(0) == 0.05  # default: the paper's range at once
+
+
+def test_sep_weighting_setting():
+    assert load_config("cpu").loss.sep_weighting == "uniform"
+    loss = load_config("cpu", overrides=["loss.sep_weighting=octave"]).loss
+    assert loss.sep_weighting == "octave"

@@ -8,6 +8,7 @@ from gridssl.losses import (
     capacity_loss,
     code_health,
     isometry_loss,
+    listed_pair_sum,
     near_pairs,
     pair_sums_exact,
     pair_sums_sampled,
@@ -263,3 +264,138 @@ def test_code_health_far_pairs_on_planted_states():
     h = code_health(states, pos, far_m=0.3)
     assert h["far_cos"] == pytest.approx(2**-0.5)
     assert "far_dist" not in code_health(states, pos, far_m=5.0)  # no pair that far apart
+
+
+SXO = 0.25  # exact in binary: lattice pairs lie at exactly sigma_x
+
+
+def _octave_states(M=200, N=6, seed=0):
+    """Unit states at positions in [0, 2]^2: a quarter on a lattice of spacing SXO (repeats, so
+    near pairs at distance 0, and edge pairs at exactly SXO), the rest uniform (near and far
+    pairs at every distance up to 2.8, weights (SXO / dx)^2 down to 0.008). The states follow
+    the positions, so that the kernel falls with distance and the weighting matters."""
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.rand(M, 2, generator=gen, dtype=torch.float64) * 2
+    X[: M // 4] = torch.randint(0, 9, (M // 4, 2), generator=gen).double() * SXO
+    G = torch.rand(M, N, generator=gen, dtype=torch.float64)
+    G[:, :2] += X
+    G = (G / G.norm(dim=-1, keepdim=True)).requires_grad_(True)
+    return G, X
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("M, chunk", [(200, 64), (200, 200), (203, 1), (203, 17)])
+def test_octave_exact_matches_dense_values_and_grads(reduction, M, chunk):
+    G, X = _octave_states(M=M)
+    near, edge = near_pairs(X, SXO)
+    assert near.shape[0] > 10 and edge.shape[0] > 10
+    sums = pair_sums_exact(G, X, SXO, SG, chunk, "octave")
+    assert sums.n_sep > 10 and 0 < sums.w_sep < sums.n_sep
+    sep, inv = sums.reduce(reduction)
+    rsep, rinv = pair_losses_dense(G, X, SXO, SG, reduction, "octave")
+    usep = pair_losses_dense(G, X, SXO, SG, reduction)[0]
+    assert not torch.allclose(rsep, usep, rtol=1e-2)  # the weights matter here
+    assert torch.allclose(sep, rsep, rtol=1e-12) and torch.allclose(inv, rinv, rtol=1e-12)
+    assert torch.allclose(_grads(sep, inv, G), _grads(rsep, rinv, G), rtol=1e-10, atol=1e-13)
+    a = torch.autograd.grad(sep, G, retain_graph=True)[0]  # separation on its own
+    b = torch.autograd.grad(rsep, G, retain_graph=True)[0]
+    assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+    with torch.no_grad():  # the no-grad path sums the tiles directly
+        plain = pair_sums_exact(G.detach(), X, SXO, SG, chunk, "octave")
+    assert torch.allclose(plain.sep, sums.sep, rtol=1e-12) and plain.w_sep == sums.w_sep
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_uniform_weighting_is_the_unweighted_path(reduction):
+    G, X = _octave_states(M=150)
+    ref = pair_sums_exact(G, X, SXO, SG, 32)
+    sums = pair_sums_exact(G, X, SXO, SG, 32, "uniform")
+    assert sums.w_sep == float(sums.n_sep) == ref.w_sep
+    sep, inv = sums.reduce(reduction)
+    assert all(torch.equal(x, y) for x, y in zip((sep, inv), ref.reduce(reduction)))
+    rsep, rinv = pair_losses_dense(G, X, SXO, SG, reduction, "uniform")
+    assert torch.allclose(sep, rsep, rtol=1e-12) and torch.allclose(inv, rinv, rtol=1e-12)
+    assert torch.allclose(_grads(sep, inv, G), _grads(rsep, rinv, G), rtol=1e-10, atol=1e-13)
+
+
+def test_octave_weights_hand_computed():
+    """Points 0, 1 and 3 share a state (kernel 1), point 2 is orthogonal (kernel e); pair (0, 3)
+    lies at exactly sigma_x = 1 (in no set). Far pairs and their weights (1 / dx)^2:
+    (0, 1) dx 2: 1/4, k 1; (0, 2) dx 4: 1/16, k e; (1, 2) dx sqrt 20: 1/20, k e;
+    (1, 3) dx sqrt 5: 1/5, k 1; (2, 3) dx 3: 1/9, k e."""
+    X = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0], [0.0, 1.0]], dtype=torch.float64)
+    G = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
+    e = math.exp(-1 / SG**2)  # dg2 = 2 between orthogonal unit states
+    w_one, w_e = 1 / 4 + 1 / 5, 1 / 16 + 1 / 20 + 1 / 9
+    uniform = (2 + 3 * e) / 5
+    octave = (w_one + e * w_e) / (w_one + w_e)
+    assert octave - uniform == pytest.approx((1 - e) * (w_one / (w_one + w_e) - 2 / 5))
+    for chunk in (1, 3, 4):
+        sums = pair_sums_exact(G, X, 1.0, SG, chunk, "octave")
+        assert sums.n_sep == 5 and sums.w_sep == pytest.approx(w_one + w_e, rel=1e-14)
+        assert float(sums.reduce("mean")[0]) == pytest.approx(octave, rel=1e-14)
+        assert float(sums.reduce("sum")[0]) == pytest.approx(w_one + e * w_e, rel=1e-14)
+        assert float(pair_sums_exact(G, X, 1.0, SG, chunk).reduce("mean")[0]) == pytest.approx(
+            uniform, rel=1e-14
+        )
+    for reduction, want in (("mean", octave), ("sum", w_one + e * w_e)):
+        got = pair_losses_dense(G, X, 1.0, SG, reduction, "octave")[0]
+        assert float(got) == pytest.approx(want, rel=1e-14)
+
+
+def test_weighted_listed_pair_sum_values_and_grads():
+    G, _ = _states(M=30)
+    gen = torch.Generator().manual_seed(5)
+    pairs = torch.randint(0, 30, (80, 2), generator=gen)
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    w = torch.rand(pairs.shape[0], generator=gen, dtype=torch.float64)
+    dg2 = ((G[pairs[:, 0]] - G[pairs[:, 1]]) ** 2).sum(-1)
+    for scale in (None, -1.0 / (2 * SG**2)):
+        ours = listed_pair_sum(G, pairs, scale, block=7, weights=w)
+        ref = (w * (dg2 if scale is None else torch.exp(scale * dg2))).sum()
+        assert torch.allclose(ours, ref, rtol=1e-12)
+        a = torch.autograd.grad(ours, G, retain_graph=True)[0]
+        b = torch.autograd.grad(ref, G, retain_graph=True)[0]
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_octave_sampled_equals_replay_of_its_draws():
+    G, X = _states(M=70)
+    s = pair_sums_sampled(G, X, SX, SG, 300, torch.Generator().manual_seed(7), "octave")
+    gen = torch.Generator().manual_seed(7)
+    i = torch.randint(0, 70, (300,), generator=gen)
+    j = (i + 1 + torch.randint(0, 69, (300,), generator=gen)) % 70
+    dx2 = ((X[i] - X[j]) ** 2).sum(-1)
+    far = dx2 > SX**2
+    w = torch.where(far, SX**2 / dx2, 0.0)
+    k = torch.exp(-((G[i] - G[j]) ** 2).sum(-1) / (2 * SG**2))
+    n_pairs = 70 * 69 / 2
+    rsep = n_pairs * (w * k).mean()
+    assert s.w_sep == pytest.approx(n_pairs * float(w.mean()), rel=1e-12)
+    assert torch.allclose(s.sep, rsep, rtol=1e-12)
+    a = torch.autograd.grad(s.sep, G, retain_graph=True)[0]
+    b = torch.autograd.grad(rsep, G, retain_graph=True)[0]
+    assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_octave_sampled_is_close_to_exact_with_many_draws(reduction):
+    G, X = _states(M=100)
+    exact = pair_sums_exact(G, X, SX, SG, 32, "octave").reduce(reduction)[0]
+    gen = torch.Generator().manual_seed(11)
+    est = pair_sums_sampled(G, X, SX, SG, 200_000, gen, "octave").reduce(reduction)[0]
+    assert abs(float(est.detach()) / float(exact.detach()) - 1) < 0.03
+
+
+def test_sic_loss_passes_the_weighting():
+    gen = torch.Generator().manual_seed(0)
+    vel = (torch.rand(6, 12, 2, generator=gen, dtype=torch.float64) - 0.5) * 0.1
+    states = torch.rand(6, 12, 5, generator=gen, dtype=torch.float64)
+    G, X = states.reshape(-1, 5), vel.cumsum(1).reshape(-1, 2)
+    cfg = LossConfig(sep_weighting="octave", iso_max_step=1.0)
+    t = sic_loss(states, vel.cumsum(1), vel, states[0, 0], cfg)
+    assert torch.equal(t.sep, pair_sums_exact(G, X, SX, SG, 2048, "octave").reduce("mean")[0])
+    cfg = LossConfig(sep_weighting="octave", pairs="sampled", pair_samples=100)
+    t = sic_loss(states, vel.cumsum(1), vel, states[0, 0], cfg, torch.Generator().manual_seed(3))
+    s = pair_sums_sampled(G, X, SX, SG, 100, torch.Generator().manual_seed(3), "octave")
+    assert torch.equal(t.sep, s.reduce("mean")[0])

@@ -112,6 +112,13 @@ class LossConfig:
     reduction: str = _opt(
         "mean", choices=("mean", "sum"), doc="pair losses: mean or sum over each pair set [guess]"
     )
+    sep_weighting: str = _opt(
+        "uniform",
+        choices=("uniform", "octave"),
+        doc="separation pair weights: uniform: every pair [paper]; octave: w = (sigma_x / dx)^2 "
+        "for dx > sigma_x, so each octave of distance carries about the same weight in a 2-D "
+        "cloud of positions (the modules search, docs/MODULES.md) [ours]",
+    )
     pairs: str = _opt(
         "exact",
         choices=("exact", "sampled"),

@@ -3,15 +3,18 @@
 All pairs of the M = B*T states of a batch are compared. With dx_ij = |x_i - x_j| and
 dg_ij = |g_i - g_j| over unordered pairs i < j:
 
-    L_sep = R_{dx > sigma_x} exp(-dg^2 / (2 sigma_g^2))   separation: different places apart
-    L_inv = R_{dx < sigma_x} dg^2                         path invariance: same place, same state
-    L_cap = -| mean_i g_i |^2                             capacity
-    L_iso = Var_t(|g_t - g_{t-1}| / |v_t|)                conformal isometry (or Var / Mean^2)
+    L_sep = R^w_{dx > sigma_x} exp(-dg^2 / (2 sigma_g^2))  separation: different places apart
+    L_inv = R_{dx < sigma_x} dg^2                          path invariance: same place, same state
+    L_cap = -| mean_i g_i |^2                              capacity
+    L_iso = Var_t(|g_t - g_{t-1}| / |v_t|)                 conformal isometry (or Var / Mean^2)
 
-where R is a mean (default) or a sum over the pair set. ``exact`` evaluates every pair, a tile of
-rows at a time, with closed-form gradients formed in the same pass (memory O(M N + chunk M), no
-recomputation). ``sampled`` is an unbiased estimate from random pairs. The pairs within sigma_x
-are found by binning positions into sigma_x cells, never by an M x M distance pass.
+where R is a mean (default) or a sum over the pair set. The separation pairs carry weights w_ij:
+1 (``uniform``) or (sigma_x / dx_ij)^2 (``octave``: each octave of distance weighs about the same
+in a 2-D cloud); R^w is then sum(w k) or the weighted mean sum(w k) / sum(w) of the kernel k.
+``exact`` evaluates every pair, a tile of rows at a time, with closed-form gradients formed in the
+same pass (memory O(M N + chunk M), no recomputation). ``sampled`` is an unbiased estimate from
+random pairs. The pairs within sigma_x are found by binning positions into sigma_x cells, never by
+an M x M distance pass.
 """
 
 from __future__ import annotations
@@ -25,39 +28,47 @@ from .config import LossConfig
 
 @dataclass
 class PairSums:
-    """Sums over the separation and invariance pair sets, and the sets' exact sizes."""
+    """Sums over the separation (weighted) and invariance pair sets, the sets' exact sizes and
+    the separation set's total weight (n_sep when uniform; an estimate when sampled)."""
 
-    sep: torch.Tensor  # scalar, differentiable
+    sep: torch.Tensor  # scalar, differentiable: sum of w k
     inv: torch.Tensor  # scalar, differentiable
     n_sep: int
     n_inv: int
+    w_sep: float  # sum of w over the separation set
 
     def reduce(self, reduction: str) -> tuple[torch.Tensor, torch.Tensor]:
         if reduction == "sum":
             return self.sep, self.inv
-        return self.sep / max(self.n_sep, 1), self.inv / max(self.n_inv, 1)
+        sep = self.sep / self.w_sep if self.w_sep > 0 else self.sep  # an empty set: 0
+        return sep, self.inv / max(self.n_inv, 1)
 
 
 class _ListedPairSum(torch.autograd.Function):
-    """sum_p f(dg2_p) over listed pairs p = (i_p, j_p), dg2_p = |g_i - g_j|^2 from coordinate
-    differences; f(d) = d (``scale`` None) or exp(scale d). The gradient f'(dg2) 2 (g_i - g_j) at
-    i, and minus that at j, is accumulated during the forward pass (the output is a scalar), in
-    blocks of pairs: memory O(M N + block N)."""
+    """sum_p w_p f(dg2_p) over listed pairs p = (i_p, j_p), dg2_p = |g_i - g_j|^2 from coordinate
+    differences; f(d) = d (``scale`` None) or exp(scale d); w_p = 1 (``w`` None) or given. The
+    gradient w f'(dg2) 2 (g_i - g_j) at i, and minus that at j, is accumulated during the forward
+    pass (the output is a scalar), in blocks of pairs: memory O(M N + block N)."""
 
     @staticmethod
-    def forward(ctx, G, i, j, scale, block):  # G (M, N), i and j (P,) long
+    def forward(ctx, G, i, j, scale, block, w):  # G (M, N), i and j (P,) long, w (P,) or None
         total = G.new_zeros(())
         grad = torch.zeros_like(G) if ctx.needs_input_grad[0] else None
         for p0 in range(0, i.shape[0], block):
             ib, jb = i[p0 : p0 + block], j[p0 : p0 + block]
+            wb = None if w is None else w[p0 : p0 + block]  # (P,)
             d = G.index_select(0, ib).sub_(G.index_select(0, jb))  # (P, N)
             dg2 = torch.linalg.vecdot(d, d)  # (P,)
             if scale is None:
-                total += dg2.sum()
+                total += dg2.sum() if wb is None else torch.linalg.vecdot(dg2, wb)
                 if grad is not None:
+                    if wb is not None:
+                        d.mul_(wb[:, None])
                     grad.index_add_(0, ib, d, alpha=2).index_add_(0, jb, d, alpha=-2)
                 continue
             k = dg2.mul_(scale).exp_()  # (P,)
+            if wb is not None:
+                k.mul_(wb)
             total += k.sum()
             if grad is not None:
                 d.mul_((2 * scale) * k[:, None])
@@ -67,26 +78,32 @@ class _ListedPairSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return grad_out * ctx.saved_tensors[0], None, None, None, None
+        return grad_out * ctx.saved_tensors[0], None, None, None, None, None
 
 
-def listed_pair_sum(G, pairs: torch.Tensor, scale: float | None = None, block: int = 16384):
-    """sum over pairs (P, 2) of dg2 (``scale`` None) or of exp(scale dg2); differentiable in G."""
-    return _ListedPairSum.apply(G, pairs[:, 0], pairs[:, 1], scale, block)
+def listed_pair_sum(
+    G, pairs: torch.Tensor, scale: float | None = None, block: int = 16384, weights=None
+):
+    """sum over pairs (P, 2) of dg2 (``scale`` None) or of exp(scale dg2), each times its weight
+    in ``weights`` (P,) if given (constants); differentiable in G."""
+    return _ListedPairSum.apply(G, pairs[:, 0], pairs[:, 1], scale, block, weights)
 
 
 class _DenseKernelSum(torch.autograd.Function):
-    """sum_{i<j, (i, j) not skipped} exp(scale dg2_ij) over the states G (M, N), in row tiles.
+    """sum_{i<j, (i, j) not skipped} w_ij exp(scale dg2_ij) over the states G (M, N), in row tiles;
+    w_ij = 1 (``X`` None) or sigma_x^2 / max(dx2_ij, sigma_x^2) for positions X (M, 2) (octave).
 
     Tiles r0:r1 against columns r0:M cover the upper triangle. dg2_ij = |g_i|^2 + |g_j|^2 -
-    2 g_i.g_j comes out of one GEMM of augmented rows; the skipped pairs (few, sorted by row) are
-    zeroed in place. Gradient: 2 (diag(C 1) - C) G with C = scale K symmetrised, formed during the
-    forward pass: per tile one GEMM for the rows and one for the columns, each with a column of
-    ones that yields the row sums C 1. Memory O(M N + tile M); the buffer is reused by every tile.
+    2 g_i.g_j comes out of one GEMM of augmented rows, and with X so does dx2_ij; the skipped pairs
+    (few, sorted by row) are zeroed in place. The weights do not depend on G, so the gradient is
+    2 (diag(C 1) - C) G with C = scale (w K) symmetrised, formed during the forward pass: per tile
+    one GEMM for the rows and one for the columns, each with a column of ones that yields the row
+    sums C 1. Memory O(M N + tile M); the buffers are reused by every tile. Returns the sum and,
+    with X, the sum of w over the same pairs (a float; None without X).
     """
 
     @staticmethod
-    def forward(ctx, G, skip, scale, tile):  # G (M, N), skip (S, 2) long with i < j
+    def forward(ctx, G, skip, scale, tile, X, sigma_x):  # G (M, N), skip (S, 2) long with i < j
         M, N = G.shape
         tile = max(1, min(tile, M))
         skip = skip[torch.argsort(skip[:, 0], stable=True)]
@@ -102,14 +119,31 @@ class _DenseKernelSum(torch.autograd.Function):
         G1 = torch.cat([G, ones], dim=1)  # (M, N + 1)
         acc = torch.zeros_like(G1) if need else None  # [sum_j K_ij g_j, sum_j K_ij]
         total = G.new_zeros(())
+        if X is not None:
+            X = (X - X.mean(0)).to(G.dtype)  # centred: less cancellation in dx2
+            xsq = (X * X).sum(1, keepdim=True)  # (M, 1)
+            xleft = torch.cat([X, xsq, ones], dim=1)  # (M, 4); xleft_i . xright_j = dx2_ij
+            xright = torch.cat([X * -2, ones, xsq], dim=1)
+            wbuf = G.new_empty(tile * M)
+            wsum = torch.zeros((), dtype=torch.float64, device=G.device)
         for t, r0 in enumerate(range(0, M, tile)):
             r1, cols = min(M, r0 + tile), M - r0
             K = buf[: (r1 - r0) * cols].view(r1 - r0, cols)
             torch.mm(left[r0:r1], right[r0:].T, out=K)
             K.clamp_(max=0).exp_()  # dg2 >= 0
-            K[:, : r1 - r0].mul_(upper[: r1 - r0, : r1 - r0])
             sk = skip[bounds[t] : bounds[t + 1]] - r0  # this tile's skipped pairs, local
-            K.view(-1).index_fill_(0, sk[:, 0] * cols + sk[:, 1], 0.0)
+            tiles = (K,)
+            if X is not None:
+                W = wbuf[: (r1 - r0) * cols].view(r1 - r0, cols)
+                torch.mm(xleft[r0:r1], xright[r0:].T, out=W)  # dx2
+                W.clamp_(min=sigma_x**2).reciprocal_().mul_(sigma_x**2)  # (also clamps dx2 >= 0)
+                K.mul_(W)
+                tiles = (K, W)
+            for A in tiles:
+                A[:, : r1 - r0].mul_(upper[: r1 - r0, : r1 - r0])
+                A.view(-1).index_fill_(0, sk[:, 0] * cols + sk[:, 1], 0.0)
+            if X is not None:
+                wsum += W.sum(dtype=torch.float64)
             if need:
                 acc[r0:r1].addmm_(K, G1[r0:])
                 acc[r0:].addmm_(K.T, G1[r0:r1])
@@ -120,27 +154,31 @@ class _DenseKernelSum(torch.autograd.Function):
             total = acc[:, N].sum() / 2  # every pair counted from both ends
             grad = (G * acc[:, N:]).sub_(acc[:, :N]).mul_(2 * scale)
         ctx.save_for_backward(grad)
-        return total
+        return total, (None if X is None else float(wsum))
 
     @staticmethod
-    def backward(ctx, grad_out):
-        return grad_out * ctx.saved_tensors[0], None, None, None
+    def backward(ctx, grad_out, _):
+        return grad_out * ctx.saved_tensors[0], None, None, None, None, None
 
 
-def pair_sums_exact(G, X, sigma_x: float, sigma_g: float, chunk: int = 512) -> PairSums:
+def pair_sums_exact(
+    G, X, sigma_x: float, sigma_g: float, chunk: int = 512, weighting: str = "uniform"
+) -> PairSums:
     """Exact pair sums over all i < j of G (M, N) states at X (M, 2) positions.
 
-    Separation: the kernel over all pairs in row tiles of ``chunk`` rows, less the pairs within
-    sigma_x; invariance: over the pairs within sigma_x, listed by ``near_pairs``. Closed-form
-    gradients, no recomputation; memory O(M N + chunk M).
+    Separation: the kernel (times the ``weighting``'s w) over all pairs in row tiles of ``chunk``
+    rows, less the pairs within sigma_x; invariance: over the pairs within sigma_x, listed by
+    ``near_pairs``. Closed-form gradients, no recomputation; memory O(M N + chunk M).
     """
     M = G.shape[0]
     near, edge = near_pairs(X, sigma_x)
     scale = -1.0 / (2 * sigma_g**2)
-    sep = _DenseKernelSum.apply(G, torch.cat([near, edge]), scale, chunk)
+    Xw = X if weighting == "octave" else None
+    sep, w_sep = _DenseKernelSum.apply(G, torch.cat([near, edge]), scale, chunk, Xw, sigma_x)
     inv = listed_pair_sum(G, near)
     n_inv = near.shape[0]
-    return PairSums(sep, inv, M * (M - 1) // 2 - n_inv - edge.shape[0], n_inv)
+    n_sep = M * (M - 1) // 2 - n_inv - edge.shape[0]
+    return PairSums(sep, inv, n_sep, n_inv, float(n_sep) if w_sep is None else w_sep)
 
 
 @torch.no_grad()
@@ -182,14 +220,22 @@ def near_pairs(X: torch.Tensor, sigma_x: float) -> tuple[torch.Tensor, torch.Ten
 
 
 def pair_sums_sampled(
-    G, X, sigma_x: float, sigma_g: float, n_samples: int, generator=None
+    G,
+    X,
+    sigma_x: float,
+    sigma_g: float,
+    n_samples: int,
+    generator=None,
+    weighting: str = "uniform",
 ) -> PairSums:
     """Unbiased pair-subsampled estimates of the two pair sums (exact set sizes).
 
     Separation: ``n_samples`` pairs drawn uniformly from all M(M-1)/2 pairs; the sum over the
-    separation set is estimated by n_pairs * mean(kernel * [dx > sigma_x]). Invariance: its pairs
-    are few and are enumerated exactly (no grad); if there are more than ``n_samples`` of them,
-    ``n_samples`` are drawn uniformly with replacement and the sum is n_inv * their mean.
+    separation set is estimated by n_pairs * mean(w kernel * [dx > sigma_x]) and, for ``octave``,
+    its total weight by n_pairs * mean(w [dx > sigma_x]) (their ratio estimates the weighted mean;
+    ``uniform``: w = 1 and the exact n_sep). Invariance: its pairs are few and are enumerated
+    exactly (no grad); if there are more than ``n_samples`` of them, ``n_samples`` are drawn
+    uniformly with replacement and the sum is n_inv * their mean.
     """
     M = G.shape[0]
     n_pairs = M * (M - 1) // 2
@@ -198,14 +244,20 @@ def pair_sums_sampled(
     dev = G.device
     i = torch.randint(0, M, (n_samples,), generator=generator).to(dev)
     j = (i + 1 + torch.randint(0, M - 1, (n_samples,), generator=generator).to(dev)) % M
-    far = ((X[i] - X[j]) ** 2).sum(-1) > sigma_x**2
+    dx2 = ((X[i] - X[j]) ** 2).sum(-1)  # (n_samples,)
+    far = dx2 > sigma_x**2
     drawn = torch.stack([i[far], j[far]], dim=1)  # the draws in the separation set
-    sep = listed_pair_sum(G, drawn, -1.0 / (2 * sigma_g**2)) * (n_pairs / n_samples)
+    w = None
+    if weighting == "octave":
+        w = (sigma_x**2 / dx2[far]).to(G.dtype)  # dx2 > sigma_x^2 here
+    sep = listed_pair_sum(G, drawn, -1.0 / (2 * sigma_g**2), weights=w) * (n_pairs / n_samples)
     if n_inv > n_samples:
         pick = torch.randint(0, n_inv, (n_samples,), generator=generator).to(dev)
         near = near[pick]
     inv = listed_pair_sum(G, near) * (n_inv / max(near.shape[0], 1))
-    return PairSums(sep, inv, n_pairs - n_inv - edge.shape[0], n_inv)
+    n_sep = n_pairs - n_inv - edge.shape[0]
+    w_sep = float(n_sep) if w is None else float(w.sum()) * (n_pairs / n_samples)
+    return PairSums(sep, inv, n_sep, n_inv, w_sep)
 
 
 def capacity_loss(G: torch.Tensor) -> torch.Tensor:
@@ -267,9 +319,11 @@ def sic_loss(
     G = states.reshape(-1, states.shape[-1])  # (M, N)
     X = positions.reshape(-1, 2)  # (M, 2)
     if cfg.pairs == "exact":
-        sums = pair_sums_exact(G, X, cfg.sigma_x, cfg.sigma_g, cfg.chunk_size)
+        sums = pair_sums_exact(G, X, cfg.sigma_x, cfg.sigma_g, cfg.chunk_size, cfg.sep_weighting)
     else:
-        sums = pair_sums_sampled(G, X, cfg.sigma_x, cfg.sigma_g, cfg.pair_samples, generator)
+        sums = pair_sums_sampled(
+            G, X, cfg.sigma_x, cfg.sigma_g, cfg.pair_samples, generator, cfg.sep_weighting
+        )
     sep, inv = sums.reduce(cfg.reduction)
     cap = capacity_loss(G)
     max_step = cfg.iso_max_step if iso_max_step is None else iso_max_step

@@ -56,9 +56,13 @@ def isometry_naive(states, velocities, g0, max_step: float, form: str):
     return var / r.mean() ** 2 if form == "scale_free" else var
 
 
-def pair_losses_dense(G, X, sigma_x: float, sigma_g: float, reduction: str = "mean"):
+def pair_losses_dense(
+    G, X, sigma_x: float, sigma_g: float, reduction: str = "mean", weighting: str = "uniform"
+):
     """The same sums with every M x M matrix at once from Gram matrices (plain autograd keeps
-    them all): the naive baseline of benchmarks/step_time.py, where M x M x N does not fit."""
+    them all): the naive baseline of benchmarks/step_time.py, where M x M x N does not fit.
+    ``weighting`` octave weighs each separation pair by w = sigma_x^2 / dx^2 (mean: sum(w k) /
+    sum(w))."""
     M = G.shape[0]
     sq = (G * G).sum(1)
     dg2 = (sq[:, None] + sq[None, :] - 2 * G @ G.T).clamp_min(0)  # (M, M)
@@ -66,8 +70,14 @@ def pair_losses_dense(G, X, sigma_x: float, sigma_g: float, reduction: str = "me
     upper = torch.triu(torch.ones(M, M, dtype=torch.bool, device=G.device), diagonal=1)
     far = upper & (dx2 > sigma_x**2)
     near = upper & (dx2 < sigma_x**2)
-    sep = torch.where(far, torch.exp(-dg2 / (2 * sigma_g**2)), 0.0).sum()
     inv = torch.where(near, dg2, 0.0).sum()
+    if weighting == "octave":
+        w = torch.where(far, sigma_x**2 / dx2.clamp_min(sigma_x**2), 0.0)  # (M, M)
+        sep = (w * torch.exp(-dg2 / (2 * sigma_g**2))).sum()
+        if reduction == "sum":
+            return sep, inv
+        return sep / w.sum() if far.any() else sep, inv / near.sum().clamp_min(1)
+    sep = torch.where(far, torch.exp(-dg2 / (2 * sigma_g**2)), 0.0).sum()
     if reduction == "sum":
         return sep, inv
     return sep / far.sum().clamp_min(1), inv / near.sum().clamp_min(1)
