@@ -7,7 +7,8 @@
 
 Draws the phase diagram (gridssl.phase.phase_figure: N across, T down, w_cap x isometry range
 inside each block; colour: modules, grid fraction, place-like fraction, mean over seeds) and prints
-every finished trial as a Markdown table. Trials from different sweeps that share the keys are
+every finished trial as a Markdown table (the keys that differ between trials; the shared ones
+are in each sweep.yaml). Trials from different sweeps that share the keys are
 averaged together in the figure: pass only sweeps of one regime.
 """
 
@@ -54,7 +55,9 @@ def main() -> None:
     skip = {"trial", "seed", "status", "steps", "train_s", "error", "sweep", "goal_modules",
             *METRICS}  # fmt: skip
     keys = sorted({k for r in rows for k in r if k not in skip})
-    cols = ["sweep", "trial", "seed", *keys, "status", "steps", "train_s", *SHOWN]
+    axes = [k for k in (a.x, a.y, a.inner_x, a.inner_y) if k]
+    varying = [k for k in keys if k not in axes and len({str(r.get(k)) for r in rows}) > 1]
+    cols = ["sweep", "seed", *axes, *varying, "status", "steps", "train_s", *SHOWN]
     print(trials_markdown(rows, cols))
 
 

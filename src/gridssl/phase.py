@@ -161,7 +161,7 @@ def phase_figure(
     ixs, iys = _values(rows, inner_x), _values(rows, inner_y)
     nx, ny = len(xs) * len(ixs), len(ys) * len(iys)
     fig, axes = plt.subplots(
-        1, len(metrics), figsize=(1.0 + 0.75 * nx * len(metrics), 1.4 + 0.6 * ny), squeeze=False
+        1, len(metrics), figsize=((2.5 + 0.75 * nx) * len(metrics), 2.6 + 0.6 * ny), squeeze=False
     )
     for ax, (metric, label, cmap, (lo, hi)) in zip(axes[0], metrics):
         grid, counts = phase_grid(rows, metric, x, y, inner_x, inner_y)
