@@ -41,8 +41,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gudhi.sklearn.rips_persistence import RipsPersistence
-from ripser import ripser
 from sklearn.manifold import SpectralEmbedding
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
@@ -184,6 +182,8 @@ def rips_diagrams(
     points = np.asarray(points, float)
     thresh = np.inf if max_edge_length is None else float(max_edge_length)
     if backend == "gudhi":
+        from gudhi.sklearn.rips_persistence import RipsPersistence  # only when asked for
+
         rp = RipsPersistence(
             homology_dimensions=list(range(maxdim + 1)),
             threshold=thresh,
@@ -193,6 +193,8 @@ def rips_diagrams(
         dgms = rp.fit_transform([points])[0]
         return [np.asarray(d, float).reshape(-1, 2) for d in dgms], None
     if backend == "ripser":
+        from ripser import ripser  # only when asked for
+
         out = ripser(points, maxdim=maxdim, coeff=coeff, thresh=thresh, do_cocycles=cocycles)
         dgms = [np.asarray(d, float).reshape(-1, 2) for d in out["dgms"]]
         return dgms, (out["cocycles"] if cocycles else None)
