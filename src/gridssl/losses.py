@@ -107,7 +107,9 @@ class _DenseKernelSum(torch.autograd.Function):
         M, N = G.shape
         tile = max(1, min(tile, M))
         skip = skip[torch.argsort(skip[:, 0], stable=True)]
-        bounds = torch.searchsorted(skip[:, 0].contiguous(), torch.arange(0, M + tile, tile))
+        bounds = torch.searchsorted(
+            skip[:, 0].contiguous(), torch.arange(0, M + tile, tile, device=skip.device)
+        )
         bounds = bounds.tolist()
         sq = (G * G).sum(1, keepdim=True)  # (M, 1)
         ones = torch.ones_like(sq)
