@@ -96,8 +96,9 @@ class Job:
 
 
 def pending(jobs: list[list[str]]) -> list[Job]:
-    """Every chosen trial not final yet, in job then spec order (the order of priority)."""
-    todo = []
+    """Every chosen trial not final yet, in job then spec order (the order of priority); a
+    trial two jobs choose runs once, at its first place."""
+    todo, seen = [], set()
     for spec_path, out, *only in jobs:
         spec = load_spec(spec_path)
         out_dir = Path(out)
@@ -110,6 +111,9 @@ def pending(jobs: list[list[str]]) -> list[Job]:
         for t in make_trials(spec):
             if only and not any(s in t.name for s in only):
                 continue
+            if (out_dir.resolve(), t.name) in seen:
+                continue
+            seen.add((out_dir.resolve(), t.name))
             if (read_record(out_dir / "trials" / t.name) or {}).get("status") in FINAL:
                 continue
             todo.append(Job(spec_path, out, t.name, trial_config(spec, t).train.steps))
