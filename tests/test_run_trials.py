@@ -36,6 +36,13 @@ def test_trials_run_here_are_taken_over_by_the_sweep(tmp_path):
     assert not (out / "trials" / "model.n_units=8_seed=0").exists()  # not chosen
     cfg = yaml.safe_load((out / "trials" / "model.n_units=12_seed=0" / "config.yaml").read_text())
     assert cfg["train"]["device"] == "auto"
+    # --collect tabulates the trials as they stand and runs nothing
+    assert main(["sweep", str(spec), "--out", str(out), "--collect"]) == 0
+    status = {
+        r.split(",")[0]: r.split(",")[3] for r in (out / "results.csv").read_text().split()[1:]
+    }
+    assert status == {"model.n_units=8_seed=0": "pending", "model.n_units=12_seed=0": "ok"}
+    assert not (out / "trials" / "model.n_units=8_seed=0").exists()
     # the sweep of the same spec skips the finished trial and runs the other one
     assert [j.name for j in rt.pending([[str(spec), str(out)]])] == ["model.n_units=8_seed=0"]
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "1"]) == 0

@@ -404,8 +404,12 @@ def cmd_sweep(args) -> int:
     spec = load_spec(args.spec)
     if args.early_stop:
         spec = parse_spec({**spec.to_dict(), "early_stop": args.early_stop}, "--early-stop")
-    rows = run_sweep(spec, args.out, args.workers, args.address, args.dry_run)
-    return 0 if args.dry_run or all(r["status"] in ("ok", "stopped") for r in rows) else 1
+    rows = run_sweep(spec, args.out, args.workers, args.address, args.dry_run, collect=args.collect)
+    return (
+        0
+        if args.dry_run or args.collect or all(r["status"] in ("ok", "stopped") for r in rows)
+        else 1
+    )
 
 
 def cmd_ablate(args) -> int:
@@ -551,6 +555,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="an existing Ray cluster, e.g. HEAD_IP:6379 or auto (run from a node of it)",
     )
     sw.add_argument("--dry-run", action="store_true", help="list the trials, write nothing")
+    sw.add_argument(
+        "--collect",
+        action="store_true",
+        help="run nothing: write the table and report of the trials as they stand",
+    )
     sw.add_argument(
         "--early-stop",
         type=int,

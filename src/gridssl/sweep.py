@@ -607,8 +607,11 @@ def run_sweep(
     address: str | None = None,
     dry_run: bool = False,
     log: Callable[[str], None] | None = None,
+    collect: bool = False,
 ) -> list[dict]:
-    """Run (or resume) every trial of ``spec`` into ``out``; return the result rows."""
+    """Run (or resume) every trial of ``spec`` into ``out``; return the result rows. With
+    ``collect``, run nothing: write the table and report of the trials as they stand (those run
+    elsewhere, e.g. by experiments/run_trials.py, included)."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     out = Path(out)
     trials = make_trials(spec)
@@ -645,7 +648,9 @@ def run_sweep(
         return [result_row(t, records[t.name]) for t in trials]
 
     t_start = time.perf_counter()
-    todo = [t for t in trials if (records[t.name] or {}).get("status") not in FINAL]
+    todo = (
+        [] if collect else [t for t in trials if (records[t.name] or {}).get("status") not in FINAL]
+    )
     slots = _start_ray(address, workers, max(trial_threads(t) for t in todo)) if todo else 0
     try:
         atomic_write_text(out / "sweep.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False))
