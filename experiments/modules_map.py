@@ -55,7 +55,7 @@ def main() -> None:
     skip = {"trial", "seed", "status", "steps", "train_s", "error", "sweep", "goal_modules",
             *METRICS}  # fmt: skip
     keys = sorted({k for r in rows for k in r if k not in skip})
-    axes = [k for k in (a.x, a.y, a.inner_x, a.inner_y) if k]
+    axes = list(dict.fromkeys(k for k in (a.x, a.y, a.inner_x, a.inner_y) if k))  # once each
     varying = [k for k in keys if k not in axes and len({str(r.get(k)) for r in rows}) > 1]
     cols = ["sweep", "seed", *axes, *varying, "status", "steps", "train_s", *SHOWN]
     print(trials_markdown(rows, cols))

@@ -15,12 +15,13 @@ TERMS = ("total", "sep", "inv", "cap", "iso", "lr", "grad_norm", "end_spread", "
 
 
 def _same_run(a, b):
-    """Every logged value (bar the wall-clock rate) and the final weights are equal."""
+    """Every logged value (bar the wall-clock rate and time) and the final weights are equal."""
     ma, mb = read_metrics(a), read_metrics(b)
     assert [r["step"] for r in ma] == [r["step"] for r in mb]
     for ra, rb in zip(ma, mb):
         ra, rb = dict(ra), dict(rb)
-        ra.pop("steps_per_s"), rb.pop("steps_per_s")
+        for clock in ("steps_per_s", "train_s"):
+            ra.pop(clock), rb.pop(clock)
         assert ra == rb, ra["step"]
     sa = torch.load(checkpoints(a)[-1], weights_only=True)
     sb = torch.load(checkpoints(b)[-1], weights_only=True)
@@ -146,3 +147,17 @@ def test_resume_accepts_set_and_refuses_other_options(tmp_path, capsys):
     assert main(["train", "--resume", str(run), "--set", "train.lr=-1"]) == 2
     assert "train.lr = -1.0" in capsys.readouterr().err
     assert json.loads(json.dumps(read_metrics(run)))[-1]["step"] == 10
+
+
+def test_training_time_adds_up_over_interruptions(tmp_path):
+    cfg = load_config("tiny", train__steps=20, train__ckpt_every=5, train__eval_every=0)
+    first = Trainer.create(cfg, tmp_path / "r")
+    first.fit(progress=False, until=10)
+    saved = torch.load(checkpoints(tmp_path / "r")[-1], weights_only=True)["train_s"]
+    assert saved > 0 and saved == pytest.approx(first.train_s, abs=0.05)
+    again = Trainer.resume(tmp_path / "r")
+    assert again.train_s == saved  # the time before the interruption is carried on
+    again.fit(progress=False)
+    times = [r["train_s"] for r in read_metrics(tmp_path / "r")]
+    assert times == sorted(times) and times[-1] > saved
+    assert again.train_s >= times[-1]

@@ -327,7 +327,6 @@ def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
         cfg = trial_config(spec, trial)
     except ConfigError as err:
         return _write_record(run, {**rec, "status": "failed", "error": str(err)})
-    t0 = time.perf_counter()
     try:
         if (run / "config.yaml").exists():
             trainer = Trainer.resume(run)
@@ -351,7 +350,8 @@ def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
                     break
         if status == "ok":
             trainer.fit(progress=False)
-        rec |= {"steps": trainer.step, "train_s": rec["train_s"] + time.perf_counter() - t0}
+        # the trainer's own count survives interruptions (it is in every checkpoint)
+        rec |= {"steps": trainer.step, "train_s": max(trainer.train_s, rec["train_s"])}
         rec["metrics"] = _evaluate_trial(run)
         rec["status"] = status
     except Diverged as err:

@@ -152,6 +152,7 @@ class Trainer:
         self.step = 0
         self.plateau = [0.0, 0]  # running sum and count of losses for the scheduler
         self.best = float("-inf")  # best in-training grid fraction
+        self.train_s = 0.0  # seconds in fit() over every invocation, as of the last checkpoint
 
     # -- creation and resumption ------------------------------------------------------------
     @classmethod
@@ -242,6 +243,7 @@ class Trainer:
             "data_gen": self.data_gen.get_state(),
             "plateau": list(self.plateau),
             "best": self.best,
+            "train_s": self.train_s,
             "config": self.cfg.to_dict(),
             "gridssl_version": __version__,
         }
@@ -251,6 +253,7 @@ class Trainer:
         (a resume may change ``train.lr``, ``weight_decay`` or the plateau settings)."""
         try:
             step, plateau, best = int(s["step"]), list(s["plateau"]), float(s["best"])
+            train_s = float(s.get("train_s", 0.0))  # absent before 2026-11-26: counts from here
             load_weights(self.net, s["model"], path)
             self.opt.load_state_dict(s["optimizer"])
             self.sched.load_state_dict(s["scheduler"])
@@ -263,7 +266,7 @@ class Trainer:
             raise CheckpointError(
                 f"{path} is not a training checkpoint of this run ({first})"
             ) from None
-        self.step, self.plateau, self.best = step, plateau, best
+        self.step, self.plateau, self.best, self.train_s = step, plateau, best, train_s
         self._apply_train_settings(saved_lr)
 
     def _apply_train_settings(self, saved_lr: float) -> None:
@@ -356,7 +359,7 @@ class Trainer:
         report = Progress(self.step, stop, t, progress)
         logs: dict[str, float] = {}
         self.net.train()
-        t0, s0 = time.perf_counter(), self.step
+        t0, s0, base = time.perf_counter(), self.step, self.train_s
         path = self.run / "metrics.jsonl"
         try:
             with open(path, "a") as metrics:
@@ -366,6 +369,7 @@ class Trainer:
                     if self.step % t.log_every == 0 or self.step == t.steps:
                         rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
                         row = {"step": self.step, **logs, "steps_per_s": rate}
+                        row["train_s"] = base + time.perf_counter() - t0
                     if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
                         ev = quick_eval(self.net, self.cfg, self.step)
                         row = {
@@ -390,8 +394,10 @@ class Trainer:
                                 if k != "step" and isinstance(v, (int, float)):
                                     writer.add_scalar(k.replace("eval_", "eval/"), v, self.step)
                     if self.step % t.ckpt_every == 0 or self.step in (t.steps, stop):
+                        self.train_s = base + time.perf_counter() - t0
                         self.save_checkpoint()
         finally:
+            self.train_s = base + time.perf_counter() - t0
             torch.set_num_threads(threads)
             report.close()
             if writer is not None:
