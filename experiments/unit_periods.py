@@ -23,12 +23,16 @@ from gridssl.checkpoint import load
 from gridssl.config import AnalysisConfig
 
 
-def dominant_waves(maps: np.ndarray, bin_size: float, longest: float) -> tuple[np.ndarray, ...]:
+def dominant_waves(
+    maps: np.ndarray, bin_size: float, longest: float, pad: int = 4
+) -> tuple[np.ndarray, ...]:
     """(wavelength m, direction deg in [0, 180)) of each map's largest Fourier component with a
-    wavelength <= ``longest``; maps (U, ny, nx), NaN bins as 0."""
+    wavelength <= ``longest``; maps (U, ny, nx), NaN bins as 0, zero-padded ``pad``-fold (a
+    frequency grid ``pad`` times finer than the map's own 1 / side)."""
     maps = np.nan_to_num(maps)
     U, ny, nx = maps.shape
-    F = np.abs(np.fft.fft2(maps - maps.mean((1, 2), keepdims=True)))
+    ny, nx = ny * pad, nx * pad
+    F = np.abs(np.fft.fft2(maps - maps.mean((1, 2), keepdims=True), s=(ny, nx)))
     fy, fx = np.meshgrid(np.fft.fftfreq(ny, bin_size), np.fft.fftfreq(nx, bin_size), indexing="ij")
     k = np.hypot(fx, fy)
     F[:, k < 1 / longest] = 0
