@@ -3,11 +3,12 @@
 # DEADLINE seconds, trained and evaluated there by experiments/run_trials.py (the code `gridssl
 # sweep` runs), WORKERS processes sharing the GPU (through MPS when it starts). What comes back
 # under $OUT: run.log, trials.tgz (every trial's trial.json, config.yaml, meta.json and
-# metrics.jsonl; no checkpoints), models.json + m1.pt.. (fp16 exports of the best finished trials:
+# metrics.jsonl; no checkpoints), models.json + m1.pt..m4.pt (fp16 exports of the best finished trials:
 # most distinct periods, then grid fraction) and smi.log. Merge the finished ones into the local
 # sweep directories, then `gridssl sweep SPEC --out DIR` writes their tables.
 set -u
-OUT=${OUT:?} R=/tmp/runs DEADLINE=${DEADLINE:-480} MODELS=${MODELS:-5}
+# at most 8 files come back from $OUT: run.log, smi.log, trials.tgz, models.json and MODELS models
+OUT=${OUT:?} R=/tmp/runs DEADLINE=${DEADLINE:-480} MODELS=${MODELS:-4}
 export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,utilization.gpu,memory.used --format=csv -l 20 >"$OUT/smi.log" 2>&1 &
 python3 -c "import torch, numpy, scipy, sklearn, yaml; print('torch', torch.__version__, torch.cuda.get_device_name(0))"
