@@ -23,11 +23,16 @@ if command -v nvidia-cuda-mps-control >/dev/null; then
     echo "MPS did not start: $W workers without it"
   fi
 fi
+# the jobs: this script's arguments (--job SPEC OUT [NAME-PART ...] ..., OUT under /tmp/runs), or
+# by default the batch of 2026-11-26
+if [ $# -eq 0 ]; then
+  set -- --job experiments/modules_octave.yaml $R/modules-octave \
+    --job experiments/modules_control.yaml $R/modules-control \
+    --job experiments/modules_coarse.yaml $R/modules-coarse iso_max_step=0.05 \
+    w_cap=0.75_loss.iso_max_step=1_data.seq_len=40
+fi
 python3 experiments/run_trials.py --workers "$W" --device auto --deadline-s "$DEADLINE" --shed \
-  --job experiments/modules_octave.yaml $R/modules-octave \
-  --job experiments/modules_control.yaml $R/modules-control \
-  --job experiments/modules_coarse.yaml $R/modules-coarse iso_max_step=0.05 \
-  w_cap=0.75_loss.iso_max_step=1_data.seq_len=40 2>&1 | tee "$OUT/run.log"
+  "$@" 2>&1 | tee "$OUT/run.log"
 tar czf "$OUT/trials.tgz" --exclude=checkpoints --exclude=tb -C $R .
 python3 - "$OUT" "$MODELS" <<'EOF'
 import json, sys
