@@ -21,7 +21,6 @@ running are killed; each keeps its last checkpoint (``train.ckpt_every``).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from gridssl.checkpoint import read_metrics
 from gridssl.io import atomic_write_text
 from gridssl.sweep import (
     FINAL,
@@ -81,18 +81,8 @@ class Job:
 
     def steps_done(self) -> int:
         """The last step in the trial's metrics.jsonl (0 before the first log line)."""
-        path = self.run / "metrics.jsonl"
-        if not path.exists():
-            return 0
-        with open(path, "rb") as f:
-            f.seek(max(0, path.stat().st_size - 4096))
-            lines = f.read().decode(errors="ignore").splitlines()
-        for line in reversed(lines):
-            try:
-                return int(json.loads(line)["step"])
-            except (ValueError, KeyError, TypeError):
-                continue
-        return 0
+        rows = read_metrics(self.run)
+        return int(rows[-1]["step"]) if rows else 0
 
 
 def pending(jobs: list[list[str]]) -> list[Job]:

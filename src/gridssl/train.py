@@ -152,7 +152,7 @@ class Trainer:
         self.step = 0
         self.plateau = [0.0, 0]  # running sum and count of losses for the scheduler
         self.best = float("-inf")  # best in-training grid fraction
-        self.train_s = 0.0  # seconds in fit() over every invocation, as of the last checkpoint
+        self.train_s = 0.0  # seconds in fit() over every invocation (checkpoints carry it)
 
     # -- creation and resumption ------------------------------------------------------------
     @classmethod
