@@ -56,6 +56,17 @@ class DataConfig:
         doc="square: each component U(-max, max) [paper]; disk: uniform in the disk of radius "
         "max (isotropic, no preferred axes) [ours]",
     )
+    slow_fraction: float = _opt(
+        0.0,
+        ge=0,
+        le=1,
+        doc="a spread of speed scales: this fraction of the base velocities gets a speed drawn "
+        "log-uniformly in [slow_min_speed, max_speed] instead (0: none) [ours: long, slow "
+        "walks, docs/RECIPE.md]",
+    )
+    slow_min_speed: float = _opt(
+        0.003, gt=0, doc="slowest speed of the slow_fraction velocities, m/step [ours]"
+    )
     seq_len_final: int = _opt(
         0, ge=0, doc="curriculum: T grows linearly from seq_len to this (0: no curriculum) [ours]"
     )
@@ -172,6 +183,12 @@ class TrainConfig:
     plateau_factor: float = _opt(0.5, gt=0, le=1, doc="ReduceLROnPlateau factor [guess]")
     plateau_patience: int = _opt(10, ge=0, doc="ReduceLROnPlateau patience, in evaluations [guess]")
     min_lr: float = _opt(0.0, ge=0, doc="learning-rate floor (plateau and cosine)")
+    warmup_steps: int = _opt(
+        0,
+        ge=0,
+        doc="linear learning-rate warm-up over this many steps, before the cosine or constant "
+        "schedule (0: none) [guess: the paper gives none]",
+    )
     seed: int = _opt(0, ge=0, le=2**32 - 1, doc="seed of every random draw of the run")
     threads: int = _opt(0, ge=0, doc="torch CPU threads (0: torch's default)")
     device: str = _opt("cpu", choices=("cpu", "cuda", "auto"), doc="where to train")
@@ -238,6 +255,35 @@ class AnalysisConfig:
     )
     straight_path_factor: float = _opt(
         2.0, gt=0, doc="velocity test 'straight': path length x this"
+    )
+    long_walks: bool = _opt(
+        True,
+        doc="long-walk stage: walks of long_walk_steps steps from the origin, no restarts, at "
+        "each of long_walk_step_means (and a RatInABox agent where the package is installed)",
+    )
+    long_walk_step_means: tuple[float, ...] = _opt(
+        (0.005, 0.02, 0.08),
+        gt=0,
+        doc="long walks: Rayleigh step-length means, m/step (0.005: RatInABox's default agent "
+        "at dt 0.05 s; 0.08: the default walks)",
+    )
+    long_walk_steps: int = _opt(
+        6000, ge=10, doc="long walks: steps per walk (6000: 5 min at 20 Hz)"
+    )
+    long_walk_count: int = _opt(8, ge=1, doc="long walks: walks per step size (vectorised)")
+    long_walk_windows: int = _opt(
+        20, ge=1, doc="long walks: time windows of the population-vector correlation curve"
+    )
+    ratinabox_seconds: float = _opt(
+        300.0, gt=0, doc="long walks: RatInABox default agent, seconds (2 m box, from the centre)"
+    )
+    ratinabox_dt: float = _opt(0.05, gt=0, doc="long walks: RatInABox time step, s")
+    verdict_long_walk_correlation: float = _opt(
+        0.7,
+        ge=-1,
+        le=1,
+        doc="report verdict: a code holds on long walks at this population-vector correlation "
+        "over the last fifth of the walk",
     )
     verdict_grid_fraction: float = _opt(
         0.3, ge=0, le=1, doc="report verdict: grid cells reproduced at this grid fraction"

@@ -37,13 +37,17 @@ def sic_batch(
     mode: str = "permutation",
     generator: torch.Generator | None = None,
     dist: str = "square",
+    slow_fraction: float = 0.0,
+    slow_min_speed: float = 0.003,
 ) -> VelocityBatch:
     """Draw one SIC batch (SPEC.md section 2).
 
     permutation: one base sequence of T velocities, each component U(-max_speed, max_speed), and B
     random permutations of it (every trajectory ends at the same point). independent: B independent
     sequences. identity: B copies of one sequence (no augmentation). ``dist="disk"`` draws each
-    velocity uniformly in the disk of radius ``max_speed`` instead (isotropic).
+    velocity uniformly in the disk of radius ``max_speed`` instead (isotropic). A fraction
+    ``slow_fraction`` of the distinct velocities then gets a speed log-uniform in
+    [``slow_min_speed``, ``max_speed``], keeping its direction (:func:`slow_down`).
     """
     B, T = batch_size, seq_len
     if mode == "independent":
@@ -57,6 +61,8 @@ def sic_batch(
             index = torch.arange(T).expand(B, T).clone()
     else:
         raise ValueError(f"data.mode = {mode!r}: choose permutation, independent or identity")
+    if slow_fraction > 0:
+        distinct = slow_down(distinct, slow_fraction, slow_min_speed, max_speed, generator)
     velocities = distinct[index]  # (B, T, 2)
     return VelocityBatch(velocities, velocities.cumsum(dim=1), distinct, index)
 
@@ -79,10 +85,33 @@ def draw_velocities(n: int, max_speed: float, dist: str, generator=None) -> torc
     return (torch.rand(n, 2, generator=generator) * 2 - 1) * max_speed
 
 
+def slow_down(
+    v: torch.Tensor, fraction: float, min_speed: float, max_speed: float, generator=None
+) -> torch.Tensor:
+    """A spread of speed scales: each velocity of ``v`` (n, 2), with probability ``fraction``,
+    keeps its direction and gets a speed log-uniform in [min_speed, max_speed] (m/step), so that
+    slow steps (a rat's centimetre steps at 20-50 Hz) are common in training, not 0.4% of it."""
+    n = v.shape[0]
+    pick = torch.rand(n, generator=generator) < fraction
+    lo, hi = math.log(min_speed), math.log(max_speed)
+    speed = torch.exp(lo + (hi - lo) * torch.rand(n, generator=generator))
+    unit = v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return torch.where(pick[:, None], unit * speed[:, None], v)
+
+
 def draw_batch(d: DataConfig, step: int, generator: torch.Generator) -> VelocityBatch:
     """The SIC batch the config ``d`` asks for at optimiser step ``step`` (curriculum on T)."""
     T = seq_len_at(step, d.seq_len, d.seq_len_final, d.curriculum_steps)
-    return sic_batch(d.batch_size, T, d.max_speed, d.mode, generator, d.velocity_dist)
+    return sic_batch(
+        d.batch_size,
+        T,
+        d.max_speed,
+        d.mode,
+        generator,
+        d.velocity_dist,
+        d.slow_fraction,
+        d.slow_min_speed,
+    )
 
 
 @dataclass
@@ -145,3 +174,165 @@ def smooth_trajectories(
         posi[:, t] = new
         pos = new
     return vel, posi
+
+
+# ----------------------------------------------------------------------------- real trajectories
+
+
+@dataclass
+class Walk:
+    """A trajectory as the network takes it: displacements per step from its start state.
+
+    ``positions[:, t]`` is the place after step ``t``, relative to the training origin (the place
+    of g0), so rate maps of a walk live in a box centred on that origin.
+    """
+
+    velocities: torch.Tensor  # (n, T, 2) m/step
+    positions: torch.Tensor  # (n, T, 2) m, from the origin
+
+    @property
+    def step_lengths(self) -> torch.Tensor:
+        return self.velocities.norm(dim=-1)  # (n, T) m
+
+
+def steps_from_positions(
+    positions, origin=None, step_length: float | None = None, dtype=torch.float32
+) -> Walk:
+    """Turn tracked positions (a simulator's or an animal's) into the network's input.
+
+    ``positions``: (T, 2) or (n, T, 2) metres at any sampling rate, in any frame. ``origin``: the
+    place where the walk starts, the network's g0 (say the arena centre for an agent released
+    there); None: the first sample is the start (and the walk begins with the step after it).
+    A simulator whose history leaves out the start position (RatInABox) gets it back through
+    ``origin``. ``step_length`` (m): resample each walk along its path into steps of this length
+    (positions interpolated by distance travelled; walks of several trajectories are cut to the
+    shortest); None keeps the samples as they are. The returned positions are relative to
+    ``origin``: centred on the training origin, as every arena of gridssl is.
+    """
+    p = torch.as_tensor(positions, dtype=torch.float64)
+    if p.ndim == 2:
+        p = p[None]
+    if p.ndim != 3 or p.shape[-1] != 2 or p.shape[1] < 1:
+        raise ValueError(f"positions must be (T, 2) or (n, T, 2), got {tuple(p.shape)}")
+    if not bool(torch.isfinite(p).all()):
+        raise ValueError("positions hold NaN or inf: drop or interpolate untracked samples first")
+    if origin is None:
+        start, p = p[:, :1], p[:, 1:]
+        if p.shape[1] == 0:
+            raise ValueError("a walk needs at least 2 positions when origin is None")
+    else:
+        start = torch.as_tensor(origin, dtype=torch.float64).reshape(-1, 1, 2).expand(len(p), 1, 2)
+    path = torch.cat([start, p], dim=1)  # (n, T + 1, 2), the start first
+    if step_length is not None:
+        path = _resample(path, step_length)
+    rel = path - path[:, :1]
+    return Walk(rel.diff(dim=1).to(dtype), rel[:, 1:].to(dtype))
+
+
+def _resample(path: torch.Tensor, step: float) -> torch.Tensor:
+    """Each path (n, T, 2) resampled at equal distances ``step`` along it (linear interpolation
+    of x and y against distance travelled), cut to the shortest path's number of steps."""
+    import numpy as np
+
+    if not step > 0:
+        raise ValueError(f"step_length = {step!r}: must be > 0 m")
+    p = path.numpy()
+    dist = np.concatenate(
+        [np.zeros((len(p), 1)), np.cumsum(np.linalg.norm(np.diff(p, axis=1), axis=-1), 1)], 1
+    )
+    n_steps = int(dist[:, -1].min() // step)
+    if n_steps < 1:
+        raise ValueError(
+            f"step_length = {step:g} m is longer than the walk ({dist[:, -1].min():.3g} m)"
+        )
+    at = np.arange(n_steps + 1) * step
+    out = np.stack(
+        [
+            np.stack([np.interp(at, d, q[:, 0]), np.interp(at, d, q[:, 1])], -1)
+            for d, q in zip(dist, p)
+        ]
+    )
+    return torch.from_numpy(out)
+
+
+@dataclass
+class TrainingRange:
+    """What a network was trained on: step lengths (1st-99th percentile, m/step) and sequence
+    length, read from its config. :meth:`check` names a walk that falls outside it."""
+
+    step_lo: float
+    step_hi: float
+    seq_len: int
+
+    @classmethod
+    def of(cls, d: DataConfig, samples: int = 20000) -> TrainingRange:
+        gen = torch.Generator().manual_seed(0)  # a fixed draw: the range is a property of d
+        b = sic_batch(
+            1,
+            samples,
+            d.max_speed,
+            "independent",
+            gen,
+            d.velocity_dist,
+            d.slow_fraction,
+            d.slow_min_speed,
+        )
+        q = torch.quantile(
+            b.velocities.norm(dim=-1).flatten().double(),
+            torch.tensor([0.01, 0.99], dtype=torch.float64),
+        )
+        return cls(float(q[0]), float(q[1]), max(d.seq_len, d.seq_len_final))
+
+    def describe(self) -> str:
+        return (
+            f"trained on steps of {self.step_lo * 100:.2g}-{self.step_hi * 100:.3g} cm "
+            f"(1st-99th percentile) in sequences of {self.seq_len} steps"
+        )
+
+    def check(self, walk: Walk, tolerance: float = 0.1) -> str | None:
+        """One line when more than ``tolerance`` of the walk's steps lie outside the trained
+        step range, or the walk is longer than the trained sequences; None otherwise."""
+        s = walk.step_lengths.flatten()
+        out = float(((s < self.step_lo) | (s > self.step_hi)).float().mean())
+        T = walk.velocities.shape[1]
+        problems = []
+        if out > tolerance:
+            problems.append(
+                f"{out:.0%} of its steps (median {float(s.median()) * 100:.2g} cm) lie outside"
+            )
+        if T > self.seq_len:
+            problems.append(f"it is {T} steps long")
+        if not problems:
+            return None
+        return f"walk outside the training range: {' and '.join(problems)}; the network was {self.describe()}"
+
+
+def ratinabox_positions(
+    seconds: float = 300.0, dt: float = 0.05, box: float = 2.0, seed: int = 0, n: int = 1
+) -> tuple[torch.Tensor, tuple[float, float]]:
+    """Positions (n, T, 2) of RatInABox's default ``Agent`` released at the centre of a
+    ``box``-metre square ``Environment``, sampled every ``dt`` s for ``seconds``, and that centre
+    (the ``origin`` for :func:`steps_from_positions`). Needs the optional extra
+    ``pip install 'gridssl[ratinabox]'``; RatInABox draws from numpy's global generator, which is
+    seeded with ``seed`` here (its state is restored afterwards)."""
+    import numpy as np
+
+    try:
+        from ratinabox.Agent import Agent
+        from ratinabox.Environment import Environment
+    except ImportError:
+        raise ImportError("RatInABox is not installed: pip install 'gridssl[ratinabox]'") from None
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        walks = []
+        for _ in range(n):
+            env = Environment(params={"scale": box})
+            agent = Agent(env, params={"dt": dt})
+            agent.pos = np.array([box / 2, box / 2])
+            for _ in range(int(round(seconds / dt))):
+                agent.update()
+            walks.append(np.asarray(agent.history["pos"]))
+    finally:
+        np.random.set_state(saved)
+    return torch.as_tensor(np.stack(walks)), (box / 2, box / 2)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from .analysis.fourier import ModuleLattice, module_lattice
 from .analysis.generalisation import (
@@ -25,11 +26,12 @@ from .analysis.generalisation import (
     start_distance,
 )
 from .analysis.gridscore import GridScores
+from .analysis.longwalk import PVDecay, pv_decay
 from .analysis.modules import ModuleResult
 from .analysis.population import GridPopulation, grid_population
 from .analysis.topology import TopologyResult, population_topology, spectral_embedding
 from .config import AnalysisConfig
-from .data import Arena
+from .data import Arena, Walk, ratinabox_positions, smooth_trajectories, steps_from_positions
 from .evaluate import ArenaRollout, arena_rollout
 from .model import SICNet
 
@@ -281,3 +283,83 @@ def velocity_generalisation(
         frac = float(pop.is_grid.mean())
         tests.append(WalkTest(name, desc, step, noise, sides, frac, corr, pop))
     return VelocityGeneralisation(float(base.is_grid.mean()), base.maps.maps, tests)
+
+
+# ----------------------------------------------------------------------------- long walks
+
+
+@dataclass
+class LongWalk:
+    """One long input: walks from the origin with no restarts, scored like the default walks."""
+
+    name: str
+    description: str
+    step_mean: float  # measured mean step length, m/step
+    grid_fraction: float  # the primary arena's rule, shuffle null included
+    decay: PVDecay  # population-vector correlation with the reference maps over time
+    population: GridPopulation = field(repr=False)
+
+
+@dataclass
+class LongWalks:
+    walks: list[LongWalk]
+    skipped: list[str]  # inputs not run, with the reason (RatInABox absent)
+
+
+def long_walk_inputs(cfg: AnalysisConfig) -> tuple[list[tuple[str, str, object]], list[str]]:
+    """(name, description, Walk) for each long input, and the inputs skipped with a reason."""
+    size = cfg.arenas[0]
+    inputs, skipped = [], []
+    for i, mean in enumerate(cfg.long_walk_step_means):
+        gen = torch.Generator().manual_seed(cfg.seed + 100 + i)
+        vel, pos = smooth_trajectories(
+            cfg.long_walk_count,
+            cfg.long_walk_steps,
+            Arena(size),
+            gen,
+            step_mean=mean,
+            turn_sd=cfg.heading_noise,
+        )
+        desc = f"{cfg.long_walk_count} walks of {cfg.long_walk_steps} steps, " + walk_description(
+            mean, cfg.heading_noise
+        )
+        inputs.append((f"{mean * 100:g} cm", desc, Walk(vel, pos)))
+    try:
+        raw, origin = ratinabox_positions(
+            cfg.ratinabox_seconds, cfg.ratinabox_dt, size, seed=cfg.seed
+        )
+    except ImportError as err:
+        skipped.append(f"RatInABox: {err}")
+    else:
+        desc = (
+            f"RatInABox default Agent, {size:g} m box, dt {cfg.ratinabox_dt:g} s, "
+            f"{cfg.ratinabox_seconds:g} s from the centre"
+        )
+        inputs.append(("RatInABox", desc, steps_from_positions(raw, origin=origin)))
+    return inputs, skipped
+
+
+def long_walks(net: SICNet, pops: Populations, cfg: AnalysisConfig) -> LongWalks:
+    """Long walks from the origin, no restarts: the grid fraction of their rate maps and the
+    population vector against the primary arena's reference maps along them, over time."""
+    ref = pops.primary.maps
+    inputs, skipped = long_walk_inputs(cfg)
+    out = []
+    for k, (name, desc, walk) in enumerate(inputs):
+        with torch.no_grad():
+            states = net.rollout(walk.velocities).cpu().numpy()
+        pos = walk.positions.numpy()
+        flat = pos.reshape(-1, 2), states.reshape(-1, states.shape[-1])
+        pop = grid_population(
+            *flat,
+            ref.box,
+            cfg.bin_size,
+            rng=cfg.seed + 200 + k,
+            n_shuffles=cfg.shuffles,
+            threshold=cfg.threshold,
+            min_fields=cfg.min_fields,
+        )
+        decay = pv_decay(pos, states, ref.maps, ref.box, cfg.bin_size, cfg.long_walk_windows)
+        mean = float(walk.step_lengths.mean())
+        out.append(LongWalk(name, desc, mean, float(pop.is_grid.mean()), decay, pop))
+    return LongWalks(out, skipped)

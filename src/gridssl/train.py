@@ -450,16 +450,21 @@ def make_scheduler(opt: torch.optim.Optimizer, t) -> torch.optim.lr_scheduler.LR
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, factor=t.plateau_factor, patience=t.plateau_patience, min_lr=t.min_lr
         )
+    warm = t.warmup_steps
+
+    def warmup(step: int) -> float:  # linear from 1/warm to 1 over the first `warm` steps
+        return min(1.0, (step + 1) / warm) if warm else 1.0
+
     if t.schedule == "cosine":
         floor = t.min_lr / t.lr
 
         def cosine(step: int) -> float:
-            return floor + (1 - floor) * 0.5 * (
-                1 + math.cos(math.pi * min(step, t.steps) / t.steps)
+            return warmup(step) * (
+                floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, t.steps) / t.steps))
             )
 
         return torch.optim.lr_scheduler.LambdaLR(opt, cosine)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(opt, warmup)
 
 
 def _tensorboard(path: Path, step: int):
