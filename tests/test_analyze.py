@@ -32,6 +32,12 @@ def test_analyze_writes_summary_figures_and_report(tiny_run, capsys):
         "2",
         "--set",
         "analysis.samples_per_bin_others=10",
+        "--set",
+        "analysis.long_walk_steps=200",
+        "--set",
+        "analysis.long_walk_count=2",
+        "--set",
+        "analysis.ratinabox_seconds=5",
         "--quiet",
     ]
     assert main(args) == 0
@@ -52,8 +58,18 @@ def test_analyze_writes_summary_figures_and_report(tiny_run, capsys):
     # the verdict first, the figures next, the raw numbers last and folded
     claims, figs, raw = (html.index(x) for x in ("Claims of the paper", "Figure 1.", "<details>"))
     assert claims < figs < raw
-    for claim in ("Grid cells", "Torus", "Other velocity statistics", "Path invariance"):
+    claims = ("Grid cells", "Torus", "Other velocity statistics", "Long walks (no restarts)")
+    for claim in (*claims, "Path invariance"):
         assert f'<th scope="row">{claim}</th>' in html
+    lw = s["long_walks"]
+    for name in ("0.5 cm", "2 cm", "8 cm"):
+        assert lw[name]["steps"] == 200 and len(lw[name]["pv_correlation"]) == 20
+        assert 0 <= lw[name]["grid_fraction"] <= 1
+    assert (out / "figures" / "long_walks.png").exists()
+    # every arena's maps and rollout as arrays, read back by `gridssl score`
+    for a in ("1", "1.5"):
+        assert np.load(out / f"maps_{a}m.npy").shape[0] == 16
+        assert set(np.load(out / f"rollout_{a}m.npz")) >= {"positions", "states", "box"}
     assert "training" in " ".join(p.name for p in (out / "figures").iterdir())
 
 
@@ -68,9 +84,24 @@ def test_eval_and_info(tiny_run, capsys):
 
 def test_trial_metrics_contract(tiny_run):
     """The sweep's metrics: the documented keys and types, the primary arena's numbers."""
-    cfg = AnalysisConfig(arenas=(1.0, 1.5), shuffles=2, samples_per_bin=20)
+    cfg = AnalysisConfig(
+        arenas=(1.0, 1.5),
+        shuffles=2,
+        samples_per_bin=20,
+        long_walk_steps=100,
+        long_walk_count=2,
+        long_walk_step_means=(0.005, 0.08),
+        ratinabox_seconds=5,
+    )
     m = trial_metrics(tiny_run, cfg)
-    assert set(m) == {
+    walks = {f"long_{w}_{k}" for w in ("0_5_cm", "8_cm") for k in ("grid_fraction", "pv_last")}
+    try:
+        import ratinabox  # noqa: F401
+
+        walks |= {"long_ratinabox_grid_fraction", "long_ratinabox_pv_last"}
+    except ImportError:
+        pass
+    assert set(m) - walks == {
         "grid_fraction",
         "place_fraction",
         "square_fraction",
@@ -97,6 +128,7 @@ def test_trial_metrics_contract(tiny_run):
     assert m["far_dist"] == round(float(np.mean([r["far_dist"] for r in far])), 4)
     assert 0 < m["far_dist"] <= 2**0.5 and -1 <= m["far_cos"] <= 1
     assert m["invariance_ratio"] > 0 and -2 <= m["median_grid_score"] <= 2
+    assert walks <= set(m) and all(-1 <= m[k] <= 1 for k in walks if m[k] is not None)
     assert trial_metrics(tiny_run, cfg) == m  # seeded: the same numbers twice
 
 

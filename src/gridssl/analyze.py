@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -28,7 +29,8 @@ from .analysis import figures
 from .analysis.report import Claim, Figure, write_report
 from .checkpoint import load, read_metrics
 from .config import AnalysisConfig
-from .io import atomic_write_text
+from .io import atomic_write, atomic_write_text
+from .train import resolve_device
 
 
 def default_out(path: str | Path) -> Path:
@@ -52,6 +54,7 @@ class Analysis:
     topology: P.Topology | None
     generalisation: P.Generalisation
     velocity: P.VelocityGeneralisation | None
+    long_walks: P.LongWalks | None
     timings: dict[str, float]
 
 
@@ -88,15 +91,18 @@ def run_pipeline(
     arenas: tuple[float, ...] | None = None,
     topology: bool | None = None,
     velocity: bool | None = None,
+    long_walks: bool | None = None,
     clock: _Clock | None = None,
+    device: str = "cpu",
 ) -> Analysis:
     """Load a run directory, checkpoint or "pretrained" and run the measuring stages
-    (``arenas``, ``topology``, ``velocity`` default to the config's)."""
+    (``arenas``, ``topology``, ``velocity``, ``long_walks`` default to the config's)."""
     arenas = cfg.arenas if arenas is None else arenas
     topology = cfg.topology if topology is None else topology
     velocity = cfg.velocity_tests if velocity is None else velocity
+    long_walks = cfg.long_walks if long_walks is None else long_walks
     clock = clock or _Clock([], progress=False)
-    net = load(path)
+    net = load(path, str(resolve_device(device, "--device")))
     with clock.stage("rollout"):
         ro = P.rollout(net, cfg, arenas)
     with clock.stage("grid population"):
@@ -114,8 +120,12 @@ def run_pipeline(
     if velocity:
         with clock.stage("other velocity statistics"):
             vel = P.velocity_generalisation(net, pops, cfg)
+    lw = None
+    if long_walks:
+        with clock.stage("long walks"):
+            lw = P.long_walks(net, pops, cfg)
     return Analysis(
-        str(path), net.n_units, cfg, ro, pops, mods, four, topo, gen, vel, clock.timings
+        str(path), net.n_units, cfg, ro, pops, mods, four, topo, gen, vel, lw, clock.timings
     )
 
 
@@ -127,20 +137,25 @@ def analyze(
     out: str | Path | None = None,
     cfg: AnalysisConfig | None = None,
     progress: bool = True,
+    device: str = "cpu",
 ) -> dict:
     """Analyse a run directory, checkpoint or "pretrained"; write ``out`` (default RUN/analysis):
-    summary.json, figures/ and report.html. Returns the summary (with ``report``: its path)."""
+    summary.json, figures/, report.html and, per arena, the rate maps and rollout as arrays
+    (:func:`write_arrays`). Returns the summary (with ``report``: its path)."""
     cfg = cfg or AnalysisConfig()
     out = Path(out) if out is not None else default_out(path)
     names = ["rollout", "grid population", "modules + Fourier", "generalisation"]
     names += ["topology"] * cfg.topology + ["other velocity statistics"] * cfg.velocity_tests
+    names += ["long walks"] * cfg.long_walks
     clock = _Clock(names + ["figures", "report"], progress)
-    a = run_pipeline(path, cfg, clock=clock)
+    a = run_pipeline(path, cfg, clock=clock, device=device)
     run_dir = Path(path) if Path(path).is_dir() else None
     with clock.stage("figures"):
         figs = make_figures(a, out / "figures", read_metrics(run_dir) if run_dir else [])
     with clock.stage("report"):
         summary = summarise(a)
+        for size, ro in a.rollouts.by_arena.items():
+            write_arrays(out, size, ro, a.pops.by_arena[size])
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=_jsonable))
         report = write_analysis_report(out, a, summary, figs)
     clock.close()
@@ -149,14 +164,20 @@ def analyze(
 
 
 def evaluate(
-    path: str | Path, cfg: AnalysisConfig | None = None, out: str | Path | None = None
+    path: str | Path,
+    cfg: AnalysisConfig | None = None,
+    out: str | Path | None = None,
+    device: str = "cpu",
 ) -> dict:
-    """``gridssl eval``: the pipeline on the primary arena without topology; writes
-    ``eval_{A}m.json`` (with every unit's score) and ``ratemaps_{A}m.png`` to ``out`` (default
-    RUN/eval). Returns the summary (without the per-unit scores)."""
+    """``gridssl eval``: the pipeline on the primary arena without topology or long walks;
+    writes ``eval_{A}m.json`` (with every unit's score), ``ratemaps_{A}m.png`` and the arrays
+    of :func:`write_arrays` to ``out`` (default RUN/eval). Returns the summary (without the
+    per-unit scores)."""
     cfg = cfg or AnalysisConfig()
     size = cfg.arenas[0]
-    a = run_pipeline(path, cfg, arenas=(size,), topology=False, velocity=False)
+    a = run_pipeline(
+        path, cfg, arenas=(size,), topology=False, velocity=False, long_walks=False, device=device
+    )
     p = Path(path)
     out = Path(out) if out is not None else (p / "eval" if p.is_dir() else p.parent / "eval")
     pop = a.pops.primary
@@ -173,8 +194,28 @@ def evaluate(
     }
     scores = [None if np.isnan(x) else round(float(x), 4) for x in pop.scores.scores]
     full = {**summary, "scores": scores, "settings": dataclasses.asdict(cfg)}
+    write_arrays(out, size, a.rollouts.by_arena[size], pop)
     atomic_write_text(out / f"eval_{size:g}m.json", json.dumps(full, indent=2))
     return summary
+
+
+def write_arrays(out: Path, size: float, ro, pop) -> tuple[Path, Path]:
+    """Arrays for other tools, per arena: ``maps_{A}m.npy`` (units, ny, nx) rate maps, NaN where
+    unvisited, ``[y, x]`` rows growing with y (what ``gridssl score`` reads), and
+    ``rollout_{A}m.npz``: ``positions`` (walks, steps, 2) m from the origin, ``states`` (walks,
+    steps, units), ``box`` (xmin, xmax, ymin, ymax) m, ``bin_size`` m and ``arena`` m."""
+    maps_path = out / f"maps_{size:g}m.npy"
+    atomic_write(maps_path, lambda fh: np.save(fh, pop.maps.maps))
+    arrays = {
+        "positions": ro.positions.astype(np.float32),
+        "states": ro.states.astype(np.float32),
+        "box": np.asarray(pop.maps.box, dtype=np.float64),
+        "bin_size": np.float64(pop.maps.bin_size),
+        "arena": np.float64(size),
+    }
+    npz_path = out / f"rollout_{size:g}m.npz"
+    atomic_write(npz_path, lambda fh: np.savez_compressed(fh, **arrays))
+    return maps_path, npz_path
 
 
 def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
@@ -182,7 +223,9 @@ def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
     (no topology, no figures). Keys: grid_fraction, place_fraction, square_fraction,
     n_modules, n_distinct_periods, module_periods_m, module_period_ratios, module_sizes,
     module_orientation_spread_deg (lists: one entry per module, periods ascending),
-    median_grid_score, invariance_ratio, far_dist, far_cos.
+    median_grid_score, invariance_ratio, far_dist, far_cos, and with ``analysis.long_walks``
+    ``long_<input>_grid_fraction`` and ``long_<input>_pv_last`` per long-walk input (e.g.
+    ``long_0_5_cm_pv_last``, ``long_ratinabox_grid_fraction``).
 
     Definitions (those of ``summary.json``): grid cells by the config's rule (threshold, its own
     shuffle null, firing fields, not place-like); place_fraction: units with one compact field;
@@ -197,6 +240,11 @@ def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
     cfg = cfg or AnalysisConfig()
     a = run_pipeline(run, cfg, arenas=cfg.arenas[:1], topology=False, velocity=False)
     s = a.pops.primary.summary()
+    walks = {}
+    for w in a.long_walks.walks if a.long_walks is not None else ():
+        key = "long_" + re.sub(r"[^a-z0-9]+", "_", w.name.lower()).strip("_")
+        walks[f"{key}_grid_fraction"] = _r(w.grid_fraction)
+        walks[f"{key}_pv_last"] = _r(w.decay.last)
     return {
         "grid_fraction": s["grid_fraction"],
         "place_fraction": s["place_like_fraction"],
@@ -209,6 +257,7 @@ def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
         "module_orientation_spread_deg": s["module_orientation_spread_deg"],
         "median_grid_score": s["score_median"],
         "invariance_ratio": _r(a.generalisation.separation.invariance_ratio),
+        **walks,
         **far_pair_diagnostics(run),
     }
 
@@ -312,6 +361,17 @@ def make_figures(a: Analysis, fig_dir: Path, metrics: list[dict]) -> list[Figure
                 "maps, grid fraction and median same-place map correlation with the default walks.",
             )
         )
+    if a.long_walks is not None:
+        figs.append(
+            Figure(
+                "Long walks",
+                figures.long_walks(a.long_walks, fig_dir / "long_walks.png"),
+                "Walks from the origin with no restarts, at several step sizes"
+                + (" and a RatInABox agent" if not a.long_walks.skipped else "")
+                + ": the population vector against the reference maps (from the short walks) "
+                "at the same place, over time; about 0 once the network has lost track.",
+            )
+        )
     if metrics:
         figs.append(
             Figure(
@@ -383,6 +443,7 @@ def summarise(a: Analysis) -> dict:
             **sep.params,
         },
         "velocity_generalisation": None if a.velocity is None else _velocity_summary(a),
+        "long_walks": None if a.long_walks is None else _long_walk_summary(a),
         "settings": {
             "bin_size_m": cfg.bin_size,
             "seed": cfg.seed,
@@ -425,6 +486,26 @@ def _velocity_summary(a: Analysis) -> dict:
                 "map_correlation_median": _r(t.median_correlation),
             }
             for t in v.tests
+        },
+    }
+
+
+def _long_walk_summary(a: Analysis) -> dict:
+    lw = a.long_walks
+    return {
+        "arena_m": a.cfg.arenas[0],
+        "rule": "grid fraction by the primary arena's rule (null included) on the long walks' "
+        "own maps; pv_correlation: each state against the reference maps' population vector at "
+        "its place (units standardised by their reference maps), mean per time window",
+        "skipped": lw.skipped,
+        **{
+            w.name: {
+                "walks": w.description,
+                "mean_step_m": round(w.step_mean, 5),
+                "grid_fraction": _r(w.grid_fraction),
+                **w.decay.summary(),
+            }
+            for w in lw.walks
         },
     }
 
@@ -531,6 +612,24 @@ def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
             "the code holds along differently distributed trajectories",
             measured,
             None if r_min is None else r_min >= cfg.verdict_map_correlation,
+        )
+    )
+    lw = {k: x for k, x in (summary.get("long_walks") or {}).items() if isinstance(x, dict)}
+    last = [x["pv_correlation_last_fifth"] for x in lw.values()]
+    out.append(
+        Claim(
+            "Long walks (no restarts)",
+            "a model of grid cells path-integrates slow movement for minutes [ours: the paper "
+            "evaluates short walks]",
+            "; ".join(
+                f"{k}: {x['steps']} steps, grid {100 * (x['grid_fraction'] or 0):.0f}%, "
+                f"last-fifth pv r {x['pv_correlation_last_fifth']}"
+                for k, x in lw.items()
+            )
+            or "not run",
+            None
+            if not last
+            else all(c is not None and c >= cfg.verdict_long_walk_correlation for c in last),
         )
     )
     p = summary["path_invariance"]

@@ -304,7 +304,8 @@ class TrainingRange:
             problems.append(f"it is {T} steps long")
         if not problems:
             return None
-        return f"walk outside the training range: {' and '.join(problems)}; the network was {self.describe()}"
+        why = " and ".join(problems)
+        return f"walk outside the training range: {why}; the network was {self.describe()}"
 
 
 def ratinabox_positions(

@@ -32,8 +32,10 @@ __all__ = ["PVDecay", "pv_correlation", "pv_decay"]
 
 def pv_correlation(positions, states, ref_maps, box, bin_size: float) -> np.ndarray:
     """Pearson correlation, across units, of each state with the reference maps' population
-    vector at its position, both standardised per unit by the unit's reference map. positions (..., 2) m, states (..., U) -> (...,) (NaN where the place
-    is outside the box or unvisited in the reference, or either vector is constant)."""
+    vector at its position, both standardised per unit by the unit's reference map.
+
+    positions (..., 2) m, states (..., U) -> (...,): NaN where the place is outside the box or
+    unvisited in the reference, or either vector is constant."""
     pos, act = as_numpy(positions), as_numpy(states)
     ref = as_numpy(ref_maps)
     U, ny, nx = ref.shape

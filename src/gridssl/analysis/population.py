@@ -99,16 +99,27 @@ def _f(x) -> float | None:
     return None if not np.isfinite(x) else round(x, 4)
 
 
+GRID_VARIANTS = ("minmax", "mean", "bnt")  # the grid scores a grid-cell rule can use
+
+
 def analyse_maps(
     rm: RateMaps,
     null: NullDistribution | None = None,
     threshold: float = GRID_THRESHOLD,
     rng: np.random.Generator | int | None = 0,
     min_fields: int = MIN_FIELDS,
+    variant: str = "minmax",
 ) -> GridPopulation:
-    """Every per-unit metric, grid cells and modules from rate maps (and an optional null)."""
+    """Every per-unit metric, grid cells and modules from rate maps (and an optional null).
+
+    ``variant`` names the grid score the grid-cell rule uses (``"minmax"``: Sargolini min-max
+    over Banino annuli, the project's headline; ``"mean"``; ``"bnt"``: the BNT / opexebo
+    expanding-annulus score); the null, when given, must be of the same variant.
+    """
+    if variant not in GRID_VARIANTS:
+        raise ValueError(f"variant {variant!r}: choose one of {list(GRID_VARIANTS)}")
     sacs = autocorrelogram(rm.maps)
-    scores = score_maps(rm.maps, variant="minmax")
+    scores = score_maps(rm.maps, variant=variant)
     ff = firing_fields(rm.maps)
     thr = np.full(len(scores.scores), threshold)
     if null is not None:

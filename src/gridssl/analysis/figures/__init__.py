@@ -13,6 +13,7 @@ names its variant.
 from .fourier import fourier_panel, module_fourier, module_phases, phase_panel
 from .generalisation import (
     generalisation_panel,
+    long_walks,
     separation_panel,
     separations,
     start_distances,
@@ -36,6 +37,7 @@ __all__ = [
     "arenas_same_units",
     "fourier_panel",
     "generalisation_panel",
+    "long_walks",
     "module_fourier",
     "module_phases",
     "orientation_plot",

@@ -210,3 +210,25 @@ def velocity_tests(vel: VelocityGeneralisation, units, path: PathLike) -> Path:
             if c == 0:
                 ax.set_ylabel(f"{name}\ngrid {100 * frac:.0f}%", fontsize=8)
     return _save(fig, path)
+
+
+def long_walks(lw, path: PathLike) -> Path:
+    """The population-vector correlation with the reference maps against time along long walks,
+    one line per input (:class:`gridssl.pipeline.LongWalks`), with each input's grid fraction."""
+    fig = _figure(7.5, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    for w in lw.walks:
+        ax.plot(
+            w.decay.window_steps,
+            w.decay.correlation,
+            marker="o",
+            ms=3,
+            label=f"{w.name} (mean step {w.step_mean * 100:.2g} cm): "
+            f"grid {100 * w.grid_fraction:.0f}%",
+        )
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_ylim(-0.3, 1.05)
+    ax.set_xlabel("step along the walk (no restarts)")
+    ax.set_ylabel("population-vector r\nwith the reference maps")
+    ax.legend(fontsize=7, loc="upper right")
+    return _save(fig, path)

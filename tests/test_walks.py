@@ -1,0 +1,206 @@
+"""Real trajectories in: the slow-step spread of the training data, the trajectory adapter, the
+training range it reports, RatInABox paths, and the long-walk measure against ground truth."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gridssl.analysis.longwalk import pv_correlation, pv_decay
+from gridssl.analysis.synthetic import hex_map
+from gridssl.config import AnalysisConfig, DataConfig, TrainConfig, load_config
+from gridssl.data import (
+    Arena,
+    TrainingRange,
+    draw_batch,
+    sic_batch,
+    slow_down,
+    smooth_trajectories,
+    steps_from_positions,
+)
+from gridssl.train import make_scheduler
+
+# ----------------------------------------------------------------------------- training data
+
+
+def test_slow_fraction_spreads_speeds_and_keeps_directions():
+    g = torch.Generator().manual_seed(0)
+    v = sic_batch(1, 20000, 0.15, "independent", g, "disk").velocities[0]
+    s = slow_down(v, 0.3, 0.003, 0.15, torch.Generator().manual_seed(1))
+    changed = ~torch.isclose(s.norm(dim=-1), v.norm(dim=-1))
+    assert abs(float(changed.float().mean()) - 0.3) < 0.02
+    cos = (s * v).sum(-1) / (s.norm(dim=-1) * v.norm(dim=-1))
+    assert torch.allclose(cos, torch.ones_like(cos), atol=1e-4)  # same directions
+    r = s[changed].norm(dim=-1)
+    assert r.min() >= 0.003 - 1e-7 and r.max() <= 0.15 + 1e-7
+    # log-uniform: each decade of [0.003, 0.15] holds its share (log 10 / log 50 = 0.589)
+    share = float(((r > 0.003) & (r < 0.03)).float().mean())
+    assert abs(share - math.log(10) / math.log(50)) < 0.03
+    # far more steps below 1 cm than the disk gives (0.4%)
+    assert float((s.norm(dim=-1) < 0.01).float().mean()) > 0.08
+    assert float((v.norm(dim=-1) < 0.01).float().mean()) < 0.01
+
+
+def test_slow_fraction_zero_leaves_the_batch_stream_unchanged():
+    d = DataConfig(batch_size=8, seq_len=10, velocity_dist="disk")
+    a = draw_batch(d, 0, torch.Generator().manual_seed(3))
+    b = sic_batch(8, 10, 0.15, "permutation", torch.Generator().manual_seed(3), "disk")
+    assert torch.equal(a.velocities, b.velocities)
+    slow = draw_batch(
+        DataConfig(batch_size=8, seq_len=10, velocity_dist="disk", slow_fraction=0.5),
+        0,
+        torch.Generator().manual_seed(3),
+    )
+    assert torch.equal(slow.velocities, slow.distinct[slow.index])  # still permutations
+    assert torch.allclose(slow.positions[:, -1], slow.positions[0, -1].expand(8, 2), atol=1e-5)
+
+
+def test_warmup_ramps_the_learning_rate_then_follows_the_schedule():
+    t = TrainConfig(lr=1e-3, schedule="cosine", steps=1000, min_lr=1e-5, warmup_steps=100)
+    t0 = TrainConfig(lr=1e-3, schedule="cosine", steps=1000, min_lr=1e-5)
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    lrs = {}
+    for name, cfg in (("warm", t), ("plain", t0)):
+        opt = torch.optim.AdamW(p, lr=cfg.lr)
+        sched, seen = make_scheduler(opt, cfg), []
+        for _ in range(300):
+            seen.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        lrs[name] = np.array(seen)
+    assert lrs["warm"][0] == pytest.approx(1e-5) and lrs["warm"][49] == pytest.approx(
+        0.5 * lrs["plain"][49], rel=1e-6
+    )
+    assert np.all(np.diff(lrs["warm"][:100]) > 0)
+    np.testing.assert_allclose(lrs["warm"][99:], lrs["plain"][99:], rtol=1e-12)
+    const = TrainConfig(lr=1e-3, schedule="constant", warmup_steps=10)
+    opt = torch.optim.AdamW(p, lr=1e-3)
+    s = make_scheduler(opt, const)
+    for _ in range(20):
+        opt.step()
+        s.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+# ----------------------------------------------------------------------------- the adapter
+
+
+def test_steps_from_positions_round_trips():
+    rng = np.random.default_rng(0)
+    pos = np.cumsum(rng.normal(0, 0.01, (3, 500, 2)), axis=1) + np.array([1.0, 1.0])
+    # origin None: the first sample is the start
+    w = steps_from_positions(pos)
+    assert w.velocities.shape == (3, 499, 2) == w.positions.shape
+    back = pos[:, :1] + np.cumsum(w.velocities.double().numpy(), axis=1)
+    np.testing.assert_allclose(back, pos[:, 1:], atol=1e-5)
+    np.testing.assert_allclose(w.positions.numpy(), pos[:, 1:] - pos[:, :1], atol=1e-5)
+    # an origin puts back the start a simulator leaves out: the first step leaves it
+    one = steps_from_positions(pos[0], origin=(1.0, 1.0))
+    assert one.velocities.shape == (1, 500, 2)
+    np.testing.assert_allclose(one.positions[0].numpy(), pos[0] - 1.0, atol=1e-6)
+    np.testing.assert_allclose(one.velocities[0, 0].numpy(), pos[0, 0] - 1.0, atol=1e-6)
+
+
+def test_resampling_gives_equal_steps_along_the_path():
+    t = np.linspace(0, 2 * np.pi, 2001)
+    circle = np.stack([np.cos(t), np.sin(t)], -1) * 0.5  # 3.14 m of path, 1.6 mm samples
+    w = steps_from_positions(circle, step_length=0.08)
+    assert w.velocities.shape[1] == int(np.pi / 0.08)
+    np.testing.assert_allclose(w.step_lengths.numpy(), 0.08, rtol=2e-3)
+    # every resampled point lies on the circle (relative to the start (0.5, 0))
+    r = (w.positions[0].double().numpy() + [0.5, 0]).__pow__(2).sum(-1) ** 0.5
+    np.testing.assert_allclose(r, 0.5, atol=1e-4)
+    with pytest.raises(ValueError, match="longer than the walk"):
+        steps_from_positions(circle[:10], step_length=1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        steps_from_positions(np.full((5, 2), np.nan))
+
+
+def test_training_range_names_walks_outside_it():
+    cfg = load_config(preset="cpu")
+    tr = TrainingRange.of(cfg.data)
+    assert 0.005 < tr.step_lo < 0.03 and 0.13 < tr.step_hi <= 0.15 and tr.seq_len == 20
+    v, x = smooth_trajectories(4, 20, Arena(2.0), torch.Generator().manual_seed(0), step_mean=0.08)
+    from gridssl.data import Walk
+
+    assert tr.check(Walk(v, x)) is None
+    slow_v, slow_x = smooth_trajectories(4, 400, Arena(2.0), torch.Generator(), step_mean=0.005)
+    line = tr.check(Walk(slow_v, slow_x))
+    assert line is not None and "\n" not in line
+    assert "outside" in line and "400 steps long" in line and "sequences of 20 steps" in line
+    # a spread of speed scales widens the trained range downwards
+    slow = TrainingRange.of(DataConfig(velocity_dist="disk", slow_fraction=0.3))
+    assert slow.step_lo < 0.004
+
+
+def test_ratinabox_path_goes_through_the_adapter():
+    pytest.importorskip("ratinabox")
+    import gridssl
+    from gridssl.data import ratinabox_positions
+
+    pos, origin = ratinabox_positions(seconds=20, dt=0.05, box=2.0, seed=1)
+    assert pos.shape == (1, 400, 2) and origin == (1.0, 1.0)
+    w = steps_from_positions(pos, origin=origin)
+    assert 0.002 < float(w.step_lengths.mean()) < 0.01  # about 0.5 cm per 50 ms step
+    assert float(w.positions.abs().max()) <= 1.0
+    states = gridssl.load("pretrained").rollout(w.velocities)
+    assert states.shape == (1, 400, 48)
+    again, _ = ratinabox_positions(seconds=20, dt=0.05, box=2.0, seed=1)
+    assert torch.equal(pos, again)  # seeded
+
+
+# ----------------------------------------------------------------------------- long walks
+
+
+def _hex_code(n_units=24, size=2.0, bin_size=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    nb = round(size / bin_size)
+    maps = np.stack(
+        [hex_map(nb, bin_size, 0.6, 10.0, phase=rng.uniform(0, 1, 2)) for _ in range(n_units)]
+    )
+    return maps, (-size / 2, size / 2, -size / 2, size / 2)
+
+
+def test_pv_correlation_is_one_on_track_and_zero_when_lost():
+    maps, box = _hex_code()
+    rng = np.random.default_rng(1)
+    pos = rng.uniform(-0.99, 0.99, (2, 3000, 2))
+    ix = ((pos - box[0]) / 0.05).astype(int)
+    on_track = maps[:, ix[..., 1], ix[..., 0]].transpose(1, 2, 0)  # (2, 3000, U)
+    assert np.nanmin(pv_correlation(pos, on_track, maps, box, 0.05)) > 0.999
+    # lost after step 1000: the states belong to other places
+    lost = on_track.copy()
+    lost[:, 1000:] = on_track[:, rng.permutation(3000)[:2000]]
+    d = pv_decay(pos, lost, maps, box, 0.05, windows=6)
+    assert d.correlation[0] > 0.999 and abs(d.last) < 0.1
+    assert list(d.window_steps) == [250, 750, 1250, 1750, 2250, 2750]
+    # a constant offset in every unit's rate (non-negative states) adds nothing by itself
+    flat = np.ones_like(on_track) * maps.mean(axis=(1, 2))
+    noisy = flat + rng.normal(0, 0.01, flat.shape)
+    assert abs(np.nanmean(pv_correlation(pos, noisy, maps, box, 0.05))) < 0.05
+
+
+def test_long_walk_stage_on_the_shipped_network():
+    import gridssl
+    from gridssl import pipeline as P
+
+    cfg = AnalysisConfig(
+        arenas=(2.0,),
+        shuffles=0,
+        samples_per_bin=20,
+        long_walk_steps=300,
+        long_walk_count=2,
+        long_walk_step_means=(0.08, 0.005),
+        ratinabox_seconds=5.0,
+    )
+    net = gridssl.load("pretrained")
+    pops = P.population(P.rollout(net, cfg), cfg)
+    lw = P.long_walks(net, pops, cfg)
+    names = [w.name for w in lw.walks]
+    assert names[:2] == ["8 cm", "0.5 cm"]
+    fast = lw.walks[0]
+    assert fast.decay.steps == 300 and len(fast.decay.correlation) == cfg.long_walk_windows
+    assert 0.06 < fast.step_mean < 0.09 and 0 <= fast.grid_fraction <= 1
+    # from the origin the network is on track at first
+    assert fast.decay.correlation[0] > 0.7
