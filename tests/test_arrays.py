@@ -95,3 +95,19 @@ def test_a_missing_cuda_device_is_refused_in_one_line(tmp_path, capsys, cmd):
 
     with pytest.raises(ConfigError, match="no CUDA device is available"):
         gridssl.load("pretrained", device="cuda")
+
+
+def test_citation_and_readme_conventions():
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    cff = yaml.safe_load((root / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and "gridssl" in cff["title"]
+    paper = cff["references"][0]
+    assert "Multi-Modular Grid Cells" in paper["title"] and paper["year"] == 2023
+    assert paper["authors"][0]["family-names"] == "Schaeffer"
+    readme = (root / "README.md").read_text()
+    assert "tensorboard --logdir" in readme
+    assert "ratinabox" in (root / "pyproject.toml").read_text()

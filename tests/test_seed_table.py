@@ -1,0 +1,74 @@
+"""experiments/seed_table.py: rows, the bar, means with CIs and the curves figure, on a planted
+sweep directory."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def seed_table():
+    spec = importlib.util.spec_from_file_location("seed_table", ROOT / "experiments/seed_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _plant(out: Path, rows: list[dict], curves: dict[str, list[float]]):
+    (out / "trials").mkdir(parents=True)
+    (out / "results.json").write_text(json.dumps(rows))
+    for name, fr in curves.items():
+        run = out / "trials" / name
+        run.mkdir()
+        lines = [
+            {"step": 1000 * (i + 1), "eval_grid_fraction": f, "eval_score_median": f - 0.2}
+            for i, f in enumerate(fr)
+        ]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
+def test_seed_table_rows_bar_and_means(tmp_path, seed_table, capsys):
+    good = dict(
+        status="ok",
+        square_fraction=0.02,
+        place_fraction=0.0,
+        n_modules=1,
+        module_periods_m=[0.7],
+        median_grid_score=1.1,
+        invariance_ratio=0.2,
+        long_0_5_cm_grid_fraction=0.7,
+        long_0_5_cm_pv_last=0.8,
+    )
+    rows = [
+        {**good, "trial": "seed=0", "seed": 0, "grid_fraction": 0.9},
+        {**good, "trial": "seed=1", "seed": 1, "grid_fraction": 0.7},
+        {**good, "trial": "seed=2", "seed": 2, "grid_fraction": 0.1, "square_fraction": 0.7},
+    ]
+    _plant(
+        tmp_path, rows, {"seed=0": [0.1, 0.5, 0.9], "seed=1": [0.0, 0.2, 0.4], "seed=2": [0, 0, 0]}
+    )
+    fig = tmp_path / "c.png"
+    assert (
+        seed_table.main([str(tmp_path), "--fig", str(fig), "--json", str(tmp_path / "t.json")]) == 0
+    )
+    text = capsys.readouterr().out
+    assert "0_5_cm_grid" in text and "0_5_cm_pv_last" in text
+    t = json.loads((tmp_path / "t.json").read_text())
+    by = {r["trial"]: r for r in t["rows"]}
+    assert by["seed=0"]["steps_to_30"] == 2000 and by["seed=1"]["steps_to_30"] == 3000
+    assert by["seed=2"]["steps_to_30"] is None
+    assert [by[k]["pass"] for k in ("seed=0", "seed=1", "seed=2")] == [True, True, False]
+    s = t["summary"][0]
+    assert s["n_ok"] == 3 and s["n_pass"] == 2
+    mean, lo, hi = s["grid"]
+    assert mean == pytest.approx(1.7 / 3) and lo < mean < hi and lo >= 0.1 and hi <= 0.9
+    assert fig.stat().st_size > 5000
+
+
+def test_seed_table_refuses_a_directory_without_results(tmp_path, seed_table, capsys):
+    assert seed_table.main([str(tmp_path)]) == 2
+    assert "no results.json" in capsys.readouterr().err
