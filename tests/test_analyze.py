@@ -95,6 +95,7 @@ def test_trial_metrics_contract(tiny_run):
     )
     m = trial_metrics(tiny_run, cfg)
     walks = {f"long_{w}_{k}" for w in ("0_5_cm", "8_cm") for k in ("grid_fraction", "pv_last")}
+    walks.add("still_pv_last")
     try:
         import ratinabox  # noqa: F401
 
@@ -129,7 +130,13 @@ def test_trial_metrics_contract(tiny_run):
     assert 0 < m["far_dist"] <= 2**0.5 and -1 <= m["far_cos"] <= 1
     assert m["invariance_ratio"] > 0 and -2 <= m["median_grid_score"] <= 2
     assert walks <= set(m) and all(-1 <= m[k] <= 1 for k in walks if m[k] is not None)
+    assert s_still_ok(m)
     assert trial_metrics(tiny_run, cfg) == m  # seeded: the same numbers twice
+
+
+def s_still_ok(m: dict) -> bool:
+    """standing still is measured (a correlation, or None for a code with no place signal)"""
+    return m["still_pv_last"] is None or -1 <= m["still_pv_last"] <= 1
 
 
 BAD_INPUT = [

@@ -204,3 +204,5 @@ def test_long_walk_stage_on_the_shipped_network():
     assert 0.06 < fast.step_mean < 0.09 and 0 <= fast.grid_fraction <= 1
     # from the origin the network is on track at first
     assert fast.decay.correlation[0] > 0.7
+    # standing still after 20 steps to a place: on track on arrival, and measured over the stand
+    assert lw.still.steps == cfg.still_steps + 1 and lw.still.correlation[0] > 0.7

@@ -245,6 +245,8 @@ def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
         key = "long_" + re.sub(r"[^a-z0-9]+", "_", w.name.lower()).strip("_")
         walks[f"{key}_grid_fraction"] = _r(w.grid_fraction)
         walks[f"{key}_pv_last"] = _r(w.decay.last)
+    if a.long_walks is not None and a.long_walks.still is not None:
+        walks["still_pv_last"] = _r(a.long_walks.still.last)
     return {
         "grid_fraction": s["grid_fraction"],
         "place_fraction": s["place_like_fraction"],
@@ -498,6 +500,13 @@ def _long_walk_summary(a: Analysis) -> dict:
         "own maps; pv_correlation: each state against the reference maps' population vector at "
         "its place (units standardised by their reference maps), mean per time window",
         "skipped": lw.skipped,
+        "standing_still": None
+        if lw.still is None
+        else {
+            "walks": f"{P.STILL_WALKS} walks of {P.STILL_APPROACH} steps to a place, then "
+            f"{a.cfg.still_steps} steps with v = 0",
+            **lw.still.summary(),
+        },
         **{
             w.name: {
                 "walks": w.description,
@@ -614,7 +623,11 @@ def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
             None if r_min is None else r_min >= cfg.verdict_map_correlation,
         )
     )
-    lw = {k: x for k, x in (summary.get("long_walks") or {}).items() if isinstance(x, dict)}
+    lw = {
+        k: x
+        for k, x in (summary.get("long_walks") or {}).items()
+        if isinstance(x, dict) and "grid_fraction" in x
+    }
     last = [x["pv_correlation_last_fifth"] for x in lw.values()]
     out.append(
         Claim(
@@ -626,6 +639,7 @@ def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
                 f"last-fifth pv r {x['pv_correlation_last_fifth']}"
                 for k, x in lw.items()
             )
+            + _still_words(summary)
             or "not run",
             None
             if not last
@@ -643,6 +657,13 @@ def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
         )
     )
     return out
+
+
+def _still_words(summary: dict) -> str:
+    st = (summary.get("long_walks") or {}).get("standing_still")
+    if not st:
+        return ""
+    return f"; standing still {st['steps']} steps: pv r {st['pv_correlation_last_fifth']}"
 
 
 def write_analysis_report(out: Path, a: Analysis, summary: dict, figs: list[Figure]) -> Path:

@@ -274,6 +274,12 @@ class AnalysisConfig:
     long_walk_windows: int = _opt(
         20, ge=1, doc="long walks: time windows of the population-vector correlation curve"
     )
+    still_steps: int = _opt(
+        200,
+        ge=0,
+        doc="long walks: steps of standing still (v = 0) after short walks to random places; "
+        "the population vector there against the reference maps, over those steps (0: skip)",
+    )
     ratinabox_seconds: float = _opt(
         300.0, gt=0, doc="long walks: RatInABox default agent, seconds (2 m box, from the centre)"
     )

@@ -304,6 +304,7 @@ class LongWalk:
 class LongWalks:
     walks: list[LongWalk]
     skipped: list[str]  # inputs not run, with the reason (RatInABox absent)
+    still: PVDecay | None = None  # standing still after reaching a place (v = 0 each step)
 
 
 def long_walk_inputs(cfg: AnalysisConfig) -> tuple[list[tuple[str, str, object]], list[str]]:
@@ -362,4 +363,28 @@ def long_walks(net: SICNet, pops: Populations, cfg: AnalysisConfig) -> LongWalks
         decay = pv_decay(pos, states, ref.maps, ref.box, cfg.bin_size, cfg.long_walk_windows)
         mean = float(walk.step_lengths.mean())
         out.append(LongWalk(name, desc, mean, float(pop.is_grid.mean()), decay, pop))
-    return LongWalks(out, skipped)
+    return LongWalks(out, skipped, standing_still(net, pops, cfg))
+
+
+STILL_WALKS = 64  # short walks to random places before standing still
+STILL_APPROACH = 20  # their steps, at the default step mean
+
+
+def standing_still(net: SICNet, pops: Populations, cfg: AnalysisConfig) -> PVDecay | None:
+    """Walk ``STILL_APPROACH`` steps from the origin to a place, then stand still (v = 0) for
+    ``cfg.still_steps`` steps: the population vector against the reference maps at that place,
+    over the standing. A network whose W(0) is not the identity on its code drifts to a fixed
+    point of W(0) and loses the place without moving (window 0 is the arrival)."""
+    if not cfg.still_steps:
+        return None
+    ref = pops.primary.maps
+    gen = torch.Generator().manual_seed(cfg.seed + 300)
+    vel, pos = smooth_trajectories(
+        STILL_WALKS, STILL_APPROACH, Arena(cfg.arenas[0]), gen, step_mean=cfg.step_mean
+    )
+    stand = torch.zeros(STILL_WALKS, cfg.still_steps, 2)
+    with torch.no_grad():
+        states = net.rollout(torch.cat([vel, stand], 1))[:, STILL_APPROACH - 1 :].cpu().numpy()
+    place = pos[:, -1:].expand(-1, states.shape[1], 2).numpy()
+    windows = min(cfg.long_walk_windows, states.shape[1])
+    return pv_decay(place, states, ref.maps, ref.box, cfg.bin_size, windows)

@@ -226,6 +226,15 @@ def long_walks(lw, path: PathLike) -> Path:
             label=f"{w.name} (mean step {w.step_mean * 100:.2g} cm): "
             f"grid {100 * w.grid_fraction:.0f}%",
         )
+    if getattr(lw, "still", None) is not None:
+        ax.plot(
+            lw.still.window_steps,
+            lw.still.correlation,
+            color="k",
+            ls="--",
+            marker=".",
+            label="standing still (v = 0) after reaching a place",
+        )
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_ylim(-0.3, 1.05)
     ax.set_xlabel("step along the walk (no restarts)")
