@@ -1,6 +1,7 @@
 """Real trajectories in: the slow-step spread of the training data, the trajectory adapter, the
 training range it reports, RatInABox paths, and the long-walk measure against ground truth."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -54,6 +55,17 @@ def test_slow_fraction_zero_leaves_the_batch_stream_unchanged():
     )
     assert torch.equal(slow.velocities, slow.distinct[slow.index])  # still permutations
     assert torch.allclose(slow.positions[:, -1], slow.positions[0, -1].expand(8, 2), atol=1e-5)
+
+
+def test_slow_steps_start_at_slow_from_step():
+    d = DataConfig(batch_size=4, seq_len=200, velocity_dist="disk", slow_fraction=0.5)
+    late = dataclasses.replace(d, slow_from_step=100)
+    plain = dataclasses.replace(d, slow_fraction=0.0)
+    for step, same_as in ((99, plain), (100, d)):
+        a = draw_batch(late, step, torch.Generator().manual_seed(0))
+        b = draw_batch(same_as, step, torch.Generator().manual_seed(0))
+        assert torch.equal(a.velocities, b.velocities)
+    assert float((a.velocities.norm(dim=-1) < 0.01).float().mean()) > 0.1
 
 
 def test_warmup_ramps_the_learning_rate_then_follows_the_schedule():

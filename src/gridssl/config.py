@@ -67,6 +67,12 @@ class DataConfig:
     slow_min_speed: float = _opt(
         0.003, gt=0, doc="slowest speed of the slow_fraction velocities, m/step [ours]"
     )
+    slow_from_step: int = _opt(
+        0,
+        ge=0,
+        doc="slow_fraction applies from this optimiser step on (0: from the start): the lattice "
+        "forms on the paper's speeds first, then slow steps refine the small-step updates [ours]",
+    )
     seq_len_final: int = _opt(
         0, ge=0, doc="curriculum: T grows linearly from seq_len to this (0: no curriculum) [ours]"
     )

@@ -109,7 +109,7 @@ def draw_batch(d: DataConfig, step: int, generator: torch.Generator) -> Velocity
         d.mode,
         generator,
         d.velocity_dist,
-        d.slow_fraction,
+        d.slow_fraction if step >= d.slow_from_step else 0.0,
         d.slow_min_speed,
     )
 
