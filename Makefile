@@ -44,4 +44,4 @@ clean:
 crosscheck: $(STAMP)
 	$(BIN)/pip install -q --no-deps opexebo==0.7.2
 	$(BIN)/pip install -q -c constraints.txt scikit-image astropy
-	$(BIN)/python -m pytest -q tests/analysis/test_opexebo_crosscheck.py
+	$(BIN)/python -m pytest -q -s tests/analysis/test_opexebo_crosscheck.py
