@@ -146,6 +146,23 @@ def test_training_range_names_walks_outside_it():
     assert slow.step_lo < 0.004
 
 
+def test_walk_for_a_network_warns_in_one_line_outside_its_range():
+    import warnings
+
+    import gridssl
+    from gridssl.data import walk_for
+
+    net = gridssl.load("pretrained")
+    _, fast = smooth_trajectories(2, 20, Arena(2.0), torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inside the range: no warning at all
+        walk_for(net, fast.numpy(), origin=(0.0, 0.0))
+    _, slow = smooth_trajectories(2, 300, Arena(2.0), torch.Generator(), step_mean=0.005)
+    with pytest.warns(UserWarning, match="outside the training range") as rec:
+        w = walk_for(net, slow.numpy(), origin=(0.0, 0.0))
+    assert len(rec) == 1 and "\n" not in str(rec[0].message) and w.velocities.shape == (2, 300, 2)
+
+
 def test_ratinabox_path_goes_through_the_adapter():
     pytest.importorskip("ratinabox")
     import gridssl

@@ -289,7 +289,7 @@ class TrainingRange:
             f"(1st-99th percentile) in sequences of {self.seq_len} steps"
         )
 
-    def check(self, walk: Walk, tolerance: float = 0.1) -> str | None:
+    def check(self, walk: Walk, tolerance: float = 0.25) -> str | None:
         """One line when more than ``tolerance`` of the walk's steps lie outside the trained
         step range, or the walk is longer than the trained sequences; None otherwise."""
         s = walk.step_lengths.flatten()
@@ -306,6 +306,19 @@ class TrainingRange:
             return None
         why = " and ".join(problems)
         return f"walk outside the training range: {why}; the network was {self.describe()}"
+
+
+def walk_for(net, positions, origin=None, step_length: float | None = None) -> Walk:
+    """:func:`steps_from_positions` for a trained network ``net`` (anything with ``.config``, such
+    as ``gridssl.load(...)``): emits one ``UserWarning`` line when the walk falls outside what
+    the network was trained on (:class:`TrainingRange`, read from its config)."""
+    import warnings
+
+    walk = steps_from_positions(positions, origin=origin, step_length=step_length)
+    line = TrainingRange.of(net.config.data).check(walk)
+    if line is not None:
+        warnings.warn(line, UserWarning, stacklevel=2)
+    return walk
 
 
 def ratinabox_positions(
