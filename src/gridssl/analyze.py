@@ -550,7 +550,7 @@ def _variant_words(gs: dict) -> str:
 
 
 def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
-    """Each of the paper's claims (SPEC.md section 1) with this network's number and verdict
+    """Each of the paper's claims (docs/METHOD.md section 1) with this network's number and verdict
     (the verdict thresholds are ``cfg.verdict_*``)."""
     primary = summary["primary_arena_m"]
     first = summary["arenas"][P.arena_name(primary)]

@@ -2,7 +2,7 @@
 (:class:`AnalysisConfig`, every evaluation: ``gridssl eval``, ``gridssl analyze``, in-training
 evaluation, sweeps, benchmarks).
 
-The dataclass defaults are the paper's values (SPEC.md); presets (``gridssl/presets/*.yaml``) are
+The dataclass defaults are the paper's values (docs/METHOD.md); presets (``gridssl/presets/*.yaml``) are
 data that override them. Every setting the paper leaves open is a named field here, with its
 documented default. A bad value raises :class:`ConfigError` with one line naming the key, the value
 and what is allowed.
@@ -43,7 +43,7 @@ def _opt(default, *, doc: str, gt=None, ge=None, le=None, choices=None):
 
 @dataclass
 class DataConfig:
-    """SIC velocity batches (SPEC.md section 2)."""
+    """SIC velocity batches (docs/METHOD.md section 2)."""
 
     batch_size: int = _opt(130, gt=0, doc="B: trajectories per batch [paper]")
     seq_len: int = _opt(60, gt=0, doc="T: velocities per trajectory [paper]")
@@ -116,7 +116,7 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """The four SIC losses (SPEC.md section 4)."""
+    """The four SIC losses (docs/METHOD.md section 4)."""
 
     sigma_x: float = _opt(0.05, gt=0, doc="same-place radius, m [paper]")
     sigma_g: float = _opt(0.4, gt=0, doc="separation kernel width in state space [paper]")
@@ -170,7 +170,7 @@ class LossConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation, logging, checkpoints and in-training evaluation (SPEC.md section 5)."""
+    """Optimisation, logging, checkpoints and in-training evaluation (docs/METHOD.md section 5)."""
 
     steps: int = _opt(2_000_000, gt=0, doc="optimiser steps [paper]")
     lr: float = _opt(2e-5, gt=0, doc="AdamW learning rate [paper]")
@@ -225,7 +225,7 @@ class TrainConfig:
 @dataclass
 class AnalysisConfig:
     """How a trained network is measured: ``gridssl eval``, ``gridssl analyze``, the in-training
-    evaluation's grid-cell rule, sweeps and benchmarks (ANALYSIS.md). Keys: ``analysis.NAME``."""
+    evaluation's grid-cell rule, sweeps and benchmarks (docs/METHOD.md section 6). Keys: ``analysis.NAME``."""
 
     arenas: tuple[float, ...] = _opt(
         (2.0, 3.0, 4.0), gt=0, doc="square arena sides, m; the first is the primary arena"

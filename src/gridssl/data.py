@@ -40,7 +40,7 @@ def sic_batch(
     slow_fraction: float = 0.0,
     slow_min_speed: float = 0.003,
 ) -> VelocityBatch:
-    """Draw one SIC batch (SPEC.md section 2).
+    """Draw one SIC batch (docs/METHOD.md section 2).
 
     permutation: one base sequence of T velocities, each component U(-max_speed, max_speed), and B
     random permutations of it (every trajectory ends at the same point). independent: B independent

@@ -1,4 +1,4 @@
-"""The four SIC losses (SPEC.md section 4), exact in bounded memory or pair-subsampled.
+"""The four SIC losses (docs/METHOD.md section 4), exact in bounded memory or pair-subsampled.
 
 All pairs of the M = B*T states of a batch are compared. With dx_ij = |x_i - x_j| and
 dg_ij = |g_i - g_j| over unordered pairs i < j:

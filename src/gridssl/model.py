@@ -1,4 +1,4 @@
-"""The velocity-conditioned Norm-ReLU RNN of SIC (SPEC.md section 3).
+"""The velocity-conditioned Norm-ReLU RNN of SIC (docs/METHOD.md section 3).
 
     g_t = Norm(ReLU(W(v_t) g_{t-1})),   W(v) = MLP(v) reshaped to N x N,   Norm(z) = z / |z|
 

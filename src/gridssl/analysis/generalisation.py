@@ -3,7 +3,7 @@
 Inputs are positions in metres and population states (one row per time sample). Two questions:
 
 * aliasing: does the neural distance d(g(0), g(x)) from the start state stay high as |x| grows
-  beyond the training extent (SPEC.md claim 3), or does the code fold back onto the start state?
+  beyond the training extent (docs/METHOD.md section 1, claim 3), or does the code fold back onto the start state?
 * path invariance: are revisits of the same place (|dx| < radius) at different times coded by
   nearby states, compared with random pairs?
 """
@@ -41,7 +41,7 @@ def binned(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> BinnedCurve:
 
 @dataclass
 class StartDistance:
-    """d(g(0), g(x)) against |x| (SPEC.md claim 3).
+    """d(g(0), g(x)) against |x| (docs/METHOD.md section 1, claim 3).
 
     curve: binned mean / s.d. of |g - g0| by distance from the start, metres.
     near_start: mean |g - g0| of samples within ``radius`` of the start (what "same place" means).

@@ -1,6 +1,6 @@
 """Grid scores from spatial autocorrelograms (SACs), vectorised over units.
 
-Several variants exist in the literature and they disagree (see ``shared/ANALYSIS.md``): every
+Several variants exist in the literature and they disagree (docs/METHOD.md section 6): every
 result records its ``variant`` and ``params``; always report them with a number.
 
 Common machinery

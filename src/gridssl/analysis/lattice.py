@@ -255,7 +255,7 @@ def lattice_from_fourier(
     Notes
     -----
     The box is a rectangular window: with only about two periods in the box, leakage between the
-    peaks biases ``|k|`` by a few percent (see ``shared/ANALYSIS.md``).
+    peaks biases ``|k|`` by a few percent (docs/METHOD.md section 6).
     """
     m = as_numpy(maps)
     if m.ndim == 2:
