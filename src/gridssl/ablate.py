@@ -235,7 +235,8 @@ def ablate(
     train = sum(r["train_s"] or 0 for r in rows)
     text = [
         f"Preset {preset}, {steps or 'the preset default'} steps, seeds 0-{seeds - 1}: every "
-        f"condition beside the paper's claim (docs/METHOD.md section 1, item 4). Wall-clock of this "
+        "condition beside the paper's claim (docs/METHOD.md section 1, item 4). Wall-clock of "
+        f"this "
         f"invocation {wall:.0f} s; summed training time of the trials {train:.0f} s.",
         "Means over the seeds whose trial finished, with 95% percentile-bootstrap CIs (seeds "
         f"resampled, {N_BOOT} resamples, generator seed {BOOTSTRAP_SEED}). period_m: mean module "

@@ -2,8 +2,8 @@
 (:class:`AnalysisConfig`, every evaluation: ``gridssl eval``, ``gridssl analyze``, in-training
 evaluation, sweeps, benchmarks).
 
-The dataclass defaults are the paper's values (docs/METHOD.md); presets (``gridssl/presets/*.yaml``) are
-data that override them. Every setting the paper leaves open is a named field here, with its
+The dataclass defaults are the paper's values (docs/METHOD.md); presets
+(``gridssl/presets/*.yaml``) are data that override them. Every setting the paper leaves open is a named field here, with its
 documented default. A bad value raises :class:`ConfigError` with one line naming the key, the value
 and what is allowed.
 """
@@ -225,7 +225,8 @@ class TrainConfig:
 @dataclass
 class AnalysisConfig:
     """How a trained network is measured: ``gridssl eval``, ``gridssl analyze``, the in-training
-    evaluation's grid-cell rule, sweeps and benchmarks (docs/METHOD.md section 6). Keys: ``analysis.NAME``."""
+    evaluation's grid-cell rule, sweeps and benchmarks (docs/METHOD.md section 6). Keys:
+    ``analysis.NAME``."""
 
     arenas: tuple[float, ...] = _opt(
         (2.0, 3.0, 4.0), gt=0, doc="square arena sides, m; the first is the primary arena"

@@ -3,7 +3,8 @@
 
 The network only ever saw SIC batches: random-order velocity sequences from the origin. Here it is
 driven by smooth, wall-bounded trajectories that start at the training origin (0, 0) with g0, in a
-square arena centred on the origin (docs/METHOD.md section 6), and each unit's activity is binned by place.
+square arena centred on the origin (docs/METHOD.md section 6), and each unit's activity is binned
+by place.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Naive reference implementations: literal transcriptions of docs/METHOD.md, for tests and benchmarks.
+"""Naive reference implementations: literal transcriptions of docs/METHOD.md, for tests and
+benchmarks.
 
 They hold every intermediate in memory (a (B, N, N) gather per step, the full M x M pair matrices)
 and loop where the formula loops. Never used for training.

@@ -3,7 +3,8 @@
 Inputs are positions in metres and population states (one row per time sample). Two questions:
 
 * aliasing: does the neural distance d(g(0), g(x)) from the start state stay high as |x| grows
-  beyond the training extent (docs/METHOD.md section 1, claim 3), or does the code fold back onto the start state?
+  beyond the training extent (docs/METHOD.md section 1, claim 3), or does the code fold back
+  onto the start state?
 * path invariance: are revisits of the same place (|dx| < radius) at different times coded by
   nearby states, compared with random pairs?
 """
