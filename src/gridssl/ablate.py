@@ -236,8 +236,7 @@ def ablate(
     text = [
         f"Preset {preset}, {steps or 'the preset default'} steps, seeds 0-{seeds - 1}: every "
         "condition beside the paper's claim (docs/METHOD.md section 1, item 4). Wall-clock of "
-        f"this "
-        f"invocation {wall:.0f} s; summed training time of the trials {train:.0f} s.",
+        f"this invocation {wall:.0f} s; summed training time of the trials {train:.0f} s.",
         "Means over the seeds whose trial finished, with 95% percentile-bootstrap CIs (seeds "
         f"resampled, {N_BOOT} resamples, generator seed {BOOTSTRAP_SEED}). period_m: mean module "
         "period of a trial with modules. Representative maps: the best-scoring unit of the "
