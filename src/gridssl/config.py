@@ -4,8 +4,8 @@ evaluation, sweeps, benchmarks).
 
 The dataclass defaults are the paper's values (docs/METHOD.md); presets
 (``gridssl/presets/*.yaml``) are data that override them. Every setting the paper leaves open is a
-named field here, with its documented default. A bad value raises :class:`ConfigError` with one line naming the key, the value
-and what is allowed.
+named field here, with its documented default. A bad value raises :class:`ConfigError` with one
+line naming the key, the value and what is allowed.
 """
 
 from __future__ import annotations
