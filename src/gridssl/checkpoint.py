@@ -14,7 +14,8 @@ the file and the problem.
 from __future__ import annotations
 
 import io
-import json
+import math
+import os
 import pickle
 import zipfile
 from importlib import resources
@@ -22,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
-from . import __version__
+from . import __version__, rundir
 from .config import ConfigError, config_from_dict
 from .io import atomic_write
 from .model import SICNet
@@ -62,32 +62,21 @@ def checkpoints(run: Path) -> list[Path]:
 
 
 def read_metrics(run: Path) -> list[dict]:
-    """The run's metrics.jsonl rows. A last line cut short by a crash mid-write is dropped."""
-    path = Path(run) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    rows = []
-    for i, line in enumerate(lines):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:  # a partial last write: the run resumes before it anyway
-                break
-            raise ConfigError(f"{path} line {i + 1} is not valid JSON") from None
-    return rows
+    """The run's metrics.jsonl rows (:func:`gridssl.rundir.read_jsonl`): a last line cut short by
+    a crash mid-write is dropped; a damaged file (not UTF-8, a folder, a line that is not a JSON
+    object with an integer step) raises a one-line ConfigError."""
+    return rundir.read_jsonl(Path(run) / rundir.METRICS)
 
 
 def read_run_config(run: Path, what: str = "run") -> dict:
     """The raw {section: {key: value}} of a run directory's config.yaml, or one-line ConfigError
     (``what`` names the flag or argument in the message)."""
-    path = Path(run) / "config.yaml"
+    path = Path(run) / rundir.CONFIG
+    if path.is_dir():
+        raise ConfigError(f"{what} {str(run)!r}: {path} is a folder, not a config file")
     if not path.is_file():
         raise ConfigError(f"{what} {str(run)!r} is not a run directory (no config.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError:
-        raise ConfigError(f"{path} is not valid YAML") from None
+    raw = rundir.parse_yaml(rundir.read_text(path, "config") or "", str(path))
     if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
         raise ConfigError(f"{path} is not a mapping of config sections")
     return raw
@@ -114,6 +103,14 @@ def _sniff(path: Path) -> None:
         raise CheckpointError(f"{path} is not a checkpoint (not a file written by torch.save)")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path} is truncated or damaged (its zip directory is missing)")
+    try:  # every member's CRC-32: damage in place (a flipped byte in a tensor) is caught here
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path} is truncated or damaged ({first})") from None
+    if bad is not None:
+        raise CheckpointError(f"{path} is damaged in place (the CRC of {bad} does not match)")
 
 
 def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dict:
@@ -146,16 +143,79 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> dic
     return state
 
 
+# Sanity bounds on a model read from a file, checked before anything is allocated: a crafted
+# config (n_units = 100000 is a 1.28 TB last layer) is refused instead of exhausting memory. The
+# largest preset is far inside them (n_units 128, mlp_hidden 256, 3 layers: 4.2 M parameters).
+MAX_UNITS = 4096
+MAX_HIDDEN = 16384
+MAX_LAYERS = 64
+MAX_PARAMETERS = 2**30  # 4 GiB of float32
+
+
+def weight_shapes(model_cfg) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor in ``SICNet(model_cfg).state_dict()``, computed without
+    building it (tests hold it equal to the real module's)."""
+    N, H = model_cfg.n_units, model_cfg.mlp_hidden
+    widths = [2] + [H] * (model_cfg.mlp_layers - 1) + [N * N]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        shapes[f"mlp.{2 * i}.weight"] = (b, a)
+        shapes[f"mlp.{2 * i}.bias"] = (b,)
+    shapes["g0_raw"] = (N,)
+    return shapes
+
+
+def check_model_size(model_cfg, what: str) -> None:
+    """A one-line ConfigError when a model config is beyond the sanity bounds above."""
+    m = model_cfg
+    for key, value, bound in (
+        ("n_units", m.n_units, MAX_UNITS),
+        ("mlp_hidden", m.mlp_hidden, MAX_HIDDEN),
+        ("mlp_layers", m.mlp_layers, MAX_LAYERS),
+    ):
+        if value > bound:
+            raise ConfigError(
+                f"{what}: model.{key} = {value} is beyond the sanity bound {bound}: refused "
+                "before allocating the model"
+            )
+    n = sum(math.prod(s) for s in weight_shapes(m).values())
+    if n > MAX_PARAMETERS:
+        raise ConfigError(
+            f"{what}: the model would have {n:.3g} parameters, beyond the sanity bound "
+            f"{MAX_PARAMETERS:.3g}: refused before allocating it"
+        )
+
+
 def model_from_state(state: dict, path: Path, device: str | torch.device = "cpu") -> SICNet:
-    """The SICNet a checkpoint dict describes; :class:`CheckpointError` if its parts disagree."""
+    """The SICNet a checkpoint dict describes; :class:`CheckpointError` if its parts disagree
+    (checked before the model is allocated) or its config is beyond the sanity bounds."""
     try:
         cfg = config_from_dict(state["config"])
+        check_model_size(cfg.model, str(path))
     except ConfigError as err:
         raise CheckpointError(f"{path} holds a config that is not allowed: {err}") from None
+    check_shapes(state["model"], cfg.model, path)
     net = SICNet(cfg.model)
     load_weights(net, state["model"], path)
     net.config = cfg  # the full run config travels with the model
     return net.to(device).eval()
+
+
+def check_shapes(weights: dict, model_cfg, path: Path) -> None:
+    """A one-line :class:`CheckpointError` when ``weights`` do not have the tensors and shapes
+    ``model_cfg`` implies (compared before any model is built)."""
+    want = weight_shapes(model_cfg)
+    have = {k: tuple(v.shape) for k, v in weights.items()}
+    if have == want:
+        return
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    if missing or extra:
+        detail = f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}"
+    else:
+        k = next(k for k in want if want[k] != have[k])
+        detail = f"{k} is {list(have[k])}, the config implies {list(want[k])}"
+    raise CheckpointError(f"{path} holds weights of another shape or config ({detail})")
 
 
 def load_weights(net: torch.nn.Module, weights: dict, path: Path) -> None:
@@ -198,6 +258,8 @@ def export_model(src: str | Path, dst: str | Path, half: bool = True) -> Path:
     """Write a compact checkpoint (model weights, fp16 by default, and the run config) that
     :func:`load` reads: what ships as ``gridssl.load("pretrained")``."""
     ck = newest_checkpoint(Path(src))
+    dst = Path(dst)
+    _check_export_target(ck, dst)
     state = read_checkpoint(ck)
     model_from_state(state, ck)  # refuse weights that do not fit their config before writing
     model = {
@@ -210,5 +272,23 @@ def export_model(src: str | Path, dst: str | Path, half: bool = True) -> Path:
         "source": str(ck),
         "gridssl_version": __version__,
     }
-    atomic_torch_save(out, Path(dst))
-    return Path(dst)
+    atomic_torch_save(out, dst)
+    return dst
+
+
+def _check_export_target(src: Path, dst: Path) -> None:
+    """Refuse an export onto its own source, or into a run's checkpoints/ folder (where it would
+    replace, or pass for, a training checkpoint that resuming needs)."""
+    try:
+        same = dst.exists() and os.path.samefile(src, dst)
+    except OSError:
+        same = False
+    folder = Path(os.path.realpath(dst.parent))
+    in_run = folder.name == rundir.CHECKPOINTS and (folder.parent / rundir.CONFIG).is_file()
+    if same or in_run:
+        raise ConfigError(
+            f"--out {str(dst)!r} is "
+            + ("the checkpoint being exported" if same else "inside a run's checkpoints/ folder")
+            + ": an export there would replace or pass for a training checkpoint; choose "
+            "another path"
+        )

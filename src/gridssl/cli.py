@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -128,6 +129,8 @@ def cmd_train(args) -> int:
             file=sys.stderr,
         )
         return EXIT_DIVERGED
+    finally:
+        trainer.close()  # the run directory's lock
     print(
         f"{trainer.run}: step {trainer.step}, "
         + ", ".join(
@@ -139,17 +142,11 @@ def cmd_train(args) -> int:
 
 def cmd_info(args) -> int:
     from .checkpoint import checkpoints, read_metrics, read_run_config
+    from .rundir import read_json
 
     run = _existing(args.run, "run")
     cfg = read_run_config(run)
-    meta: dict = {}
-    if (run / "meta.json").exists():
-        try:
-            meta = json.loads((run / "meta.json").read_text())
-        except json.JSONDecodeError:
-            raise ConfigError(f"{run / 'meta.json'} is not valid JSON") from None
-        if not isinstance(meta, dict):
-            raise ConfigError(f"{run / 'meta.json'} is not a JSON object")
+    meta = read_json(run / "meta.json", "run file") or {}
     metrics = read_metrics(run)
     ck = checkpoints(run)
     print(f"run        {run}")
@@ -171,7 +168,7 @@ def cmd_info(args) -> int:
                 f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in last.items()
             )
         )
-        evals = [m for m in metrics if "eval_grid_fraction" in m]
+        evals = [m for m in metrics if isinstance(m.get("eval_grid_fraction"), (int, float))]
         if evals:
             best = max(evals, key=lambda m: m["eval_grid_fraction"])
             print(f"best eval  step {best['step']}: grid fraction {best['eval_grid_fraction']:.3f}")
@@ -364,6 +361,8 @@ def cmd_demo(args) -> int:
     from .train import Trainer
 
     out = Path(args.out)
+    # --steps / --seed are checked whichever branch runs (a bad value is never ignored)
+    checked = load_config("cpu", train__steps=args.steps, train__seed=args.seed)
     shipped = pretrained_path()
     if shipped.exists() and not args.retrain:
         print(f"demo: analysing the shipped checkpoint ({shipped.parent / 'MODEL_CARD.md'})")
@@ -372,15 +371,14 @@ def cmd_demo(args) -> int:
         run = out / "train"
         if (run / "config.yaml").exists():
             print(f"demo: resuming {run}")
-            trainer = Trainer.resume(
-                run,
-                None if args.steps is None else load_config(train__steps=args.steps).train.steps,
-            )
+            trainer = Trainer.resume(run, None if args.steps is None else checked.train.steps)
         else:
-            cfg = load_config("cpu", train__steps=args.steps, train__seed=args.seed)
-            print(f"demo: training the cpu preset for {cfg.train.steps} steps into {run}")
-            trainer = Trainer.create(cfg, run, "gridssl demo")
-        trainer.fit(progress=not args.quiet)
+            print(f"demo: training the cpu preset for {checked.train.steps} steps into {run}")
+            trainer = Trainer.create(checked, run, "gridssl demo")
+        try:
+            trainer.fit(progress=not args.quiet)
+        finally:
+            trainer.close()
         model = run
     summary = analyze(model, out / "analysis", progress=not args.quiet)
     for title, text in headline(summary):
@@ -603,17 +601,63 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
+def _os_error(err: OSError) -> str:
+    """One line for an OSError that no command turned into a message of its own."""
+    what = err.strerror or str(err) or type(err).__name__
+    return f"{what}: {err.filename}" if err.filename else what
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr)
+    except (OSError, ValueError):
+        pass  # stderr is gone too: the exit code is all that is left
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush of what could not be
+    written (a closed pipe, a full device) raises nothing more at exit."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command. Refused input, an unusable model file (:class:`CheckpointError`) and a
-    failed write (:class:`gridssl.io.WriteError`: disk full, read-only folder) each print one
-    line and exit 2; a divergence exits ``EXIT_DIVERGED`` (3); Ctrl-C exits 130."""
+    """Run one command. Refused input, an unusable model file (:class:`CheckpointError`), a run
+    or sweep directory in use by another process (:class:`gridssl.rundir.Locked`) and a failed
+    write (:class:`gridssl.io.WriteError`: disk full, read-only folder) each print one line and
+    exit 2, and so does any other OSError (a closed output pipe, a full stdout) and running out
+    of memory; a divergence exits ``EXIT_DIVERGED`` (3); Ctrl-C exits 130."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a full or closed stdout fails here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        _drop_stdout()
+        _say("gridssl: error: the output was closed before everything was written (broken pipe)")
+        return 2
+    except MemoryError:
+        _say(
+            "gridssl: error: out of memory: this machine cannot hold what was asked for "
+            "(a smaller model, batch or arena would fit)"
+        )
+        return 2
     except (ConfigError, FileNotFoundError, OSError, ValueError) as err:
-        if not _refused(err):
+        if not _refused(err) and not isinstance(err, OSError):
             raise
-        print(f"gridssl: error: {_one_line(err)}", file=sys.stderr)
+        if isinstance(err, OSError) and not _refused(err):
+            _drop_stdout()
+            _say(f"gridssl: error: {_one_line(_os_error(err))}")  # type: ignore[arg-type]
+            return 2
+        _say(f"gridssl: error: {_one_line(err)}")
         return 2
     except KeyboardInterrupt:
         print(

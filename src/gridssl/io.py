@@ -3,11 +3,16 @@
 A reader sees the old file or the new one, never half of one; a failed write (a full disk, a
 read-only folder) leaves the old file untouched, removes the temp file and raises
 :class:`WriteError`, whose one-line message names the destination.
+
+Only a regular file, or nothing, is ever replaced: a target that is a symbolic link (even one to
+a regular file), a folder, a device, a FIFO or a socket is refused before anything is written
+(as root, ``--out /dev/null`` would otherwise replace the system's ``/dev/null``).
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +34,7 @@ class WriteError(OSError):
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
     """Call ``write(fh)`` on a binary temp file beside ``path``, then rename it to ``path``."""
     path = Path(path)
+    check_target(path)
     tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,6 +54,42 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
             raise WriteError(path, err) from None
         raise
     return path
+
+
+class NotRegularFile(WriteError):
+    """The target of an atomic write exists and is not a regular file: refused."""
+
+    def __init__(self, path: str | os.PathLike, kind: str):
+        super().__init__(path, OSError(0, f"it is {kind}, not a regular file: refused"))
+
+
+def _kind(mode: int) -> str | None:
+    """What a target of this mode is, when it is not a regular file."""
+    for test, kind in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return None if stat.S_ISREG(mode) else "a special file"
+
+
+def check_target(path: str | os.PathLike) -> None:
+    """Raise :class:`NotRegularFile` if ``path`` exists and is not a regular file (a symbolic
+    link counts as not one); nothing or a regular file passes."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise WriteError(path, err) from None
+    kind = _kind(mode)
+    if kind is not None:
+        raise NotRegularFile(path, kind)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

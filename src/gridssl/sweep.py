@@ -59,7 +59,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from .config import ConfigError, _read_yaml, load_config, preset_names
+from . import rundir
+from .config import ConfigError, load_config, preset_names
 from .io import atomic_write, atomic_write_text
 
 SPEC_KEYS = ("preset", "steps", "seeds", "set", "grid", "conditions", "early_stop")
@@ -82,6 +83,7 @@ METRICS = (
 PLOTTED = ("grid_fraction", "place_fraction", "square_fraction", "n_modules", "invariance_ratio")
 DEFAULT_THREADS = 1  # torch threads per trial unless the spec sets train.threads
 _NAME_OK = re.compile(r"[^A-Za-z0-9._+-]")
+MAX_TRIALS = 10_000  # trials in one spec: each is a run directory and a Ray task
 
 
 # ----------------------------------------------------------------------------- the spec
@@ -190,7 +192,11 @@ def parse_spec(raw: Any, origin: str = "sweep spec") -> SweepSpec:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
-    return parse_spec(_read_yaml(Path(path), "sweep spec"), f"sweep spec {str(path)!r}")
+    """The spec of a YAML file (aliases and duplicate keys refused), or a one-line ConfigError."""
+    raw = rundir.read_yaml(Path(path), "sweep spec")
+    if raw is None:
+        raise ConfigError(f"sweep spec {str(path)!r} is empty: expected a mapping")
+    return parse_spec(raw, f"sweep spec {str(path)!r}")
 
 
 def _label(value: Any) -> str:
@@ -203,12 +209,24 @@ def make_trials(spec: SweepSpec) -> list[Trial]:
     ``loss.w_cap=0.5_model.n_units=48_seed=0`` or ``no_cap_seed=1``."""
     conditions = spec.conditions or {"": {}}
     keys = list(spec.grid)
+    sizes = [len(conditions), *(len(v) for v in spec.grid.values()), len(spec.seeds)]
+    if math.prod(sizes) > MAX_TRIALS:  # counted before anything is built
+        raise ConfigError(
+            f"sweep spec: {' x '.join(map(str, sizes))} = {math.prod(sizes):,} trials, more than "
+            f"the {MAX_TRIALS:,} one sweep takes: split it into smaller sweeps"
+        )
     trials: list[Trial] = []
     for cond, point in itertools.product(conditions, itertools.product(*spec.grid.values())):
         for seed in spec.seeds:
             values = ({"condition": cond} if spec.conditions else {}) | dict(zip(keys, point))
             parts = ([cond] if cond else []) + [f"{k}={_label(v)}" for k, v in zip(keys, point)]
             name = "_".join([*parts, f"seed={seed}"])
+            if len(name.encode("utf-8")) > rundir.NAME_MAX:
+                raise ConfigError(
+                    f"sweep spec: the trial name {name[:60]!r}... is {len(name.encode())} bytes, "
+                    f"beyond the file system's {rundir.NAME_MAX}: use shorter condition names or "
+                    "grid values"
+                )
             overrides = {**spec.set, **conditions[cond], **dict(zip(keys, point))}
             trials.append(Trial(name, seed, values, overrides))
     names = [t.name for t in trials]
@@ -246,8 +264,16 @@ def trial_threads(trial: Trial) -> int:
 
 
 def read_record(run: Path) -> dict | None:
-    path = Path(run) / "trial.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    """A trial's trial.json (None if absent), or a one-line ConfigError for a damaged one (cut
+    short, not JSON, not an object, a folder), which says how to recover."""
+    path = Path(run) / rundir.TRIAL
+    try:
+        return rundir.read_json(path, "trial record")
+    except ConfigError as err:
+        raise ConfigError(
+            f"{err}: delete it to resume the trial from its checkpoints, or delete {run} to "
+            "rerun the trial"
+        ) from None
 
 
 def _write_record(run: Path, record: dict) -> dict:
@@ -309,6 +335,12 @@ def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
 
     spec = parse_spec(spec_dict)
     run = Path(root) / "trials" / trial.name
+    with rundir.lock(run, f"trial {trial.name!r}", f"gridssl sweep (trial {trial.name})"):
+        return _run_trial(spec, trial, run, board, read_metrics, Diverged, Trainer)
+
+
+def _run_trial(spec, trial, run, board, read_metrics, Diverged, Trainer) -> dict:
+    """run_trial with the trial's directory locked."""
     prev = read_record(run) or {}
     if prev.get("status") in FINAL:
         return prev
@@ -327,9 +359,10 @@ def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
         cfg = trial_config(spec, trial)
     except ConfigError as err:
         return _write_record(run, {**rec, "status": "failed", "error": str(err)})
+    trainer = None
     try:
-        if (run / "config.yaml").exists():
-            trainer = Trainer.resume(run)
+        if (run / "config.yaml").exists():  # no checkpoint yet: the trial starts at step 0
+            trainer = Trainer.resume(run, restart_if_none=True)
         else:
             trainer = Trainer.create(cfg, run, f"gridssl sweep (trial {trial.name})")
         _write_record(run, {**rec, "steps": trainer.step})
@@ -360,6 +393,9 @@ def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
         line = str(err).splitlines()[0] if str(err) else ""
         rec |= {"status": "failed", "error": f"{type(err).__name__}: {line}"}
         rec["traceback"] = traceback.format_exc()
+    finally:
+        if trainer is not None:
+            trainer.close()
     rec["train_s"] = round(rec["train_s"], 2)
     return _write_record(run, rec)
 
@@ -554,14 +590,25 @@ def _fmt_s(seconds: float) -> str:
 
 
 def _check_out(out: Path, spec: SweepSpec) -> None:
-    saved = out / "sweep.yaml"
-    if saved.exists():
-        if yaml.safe_load(saved.read_text()) != spec.to_dict():
+    if out.is_symlink() and not out.exists():
+        raise ConfigError(f"--out {str(out)!r} is a symbolic link that leads nowhere")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a sweep directory")
+    saved = out / rundir.SPEC
+    if saved.exists() or saved.is_symlink():
+        try:
+            raw = rundir.read_yaml(saved, "sweep file")
+        except ConfigError as err:
+            raise ConfigError(
+                f"--out {str(out)!r}: {err}: restore it (the spec this sweep ran with), or "
+                "choose a new --out"
+            ) from None
+        if raw != spec.to_dict():
             raise ConfigError(
                 f"--out {str(out)!r} holds a sweep of another spec ({saved}): rerun with that "
                 "spec, or choose a new --out"
             )
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != rundir.LOCK for p in out.iterdir()):
         raise ConfigError(f"--out {str(out)!r} already holds files that are not a sweep")
 
 
@@ -577,6 +624,19 @@ def _reachable(address: str, timeout_s: float = 5.0) -> bool:
         return False
 
 
+_ADDRESS = re.compile(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})")
+
+
+def _check_address(address: str) -> None:
+    """A one-line ConfigError unless ``address`` is ``auto`` or [ray://]HOST:PORT (PORT 1-65535)."""
+    m = _ADDRESS.fullmatch(address)
+    if address != "auto" and not (m and 1 <= int(m.group(3)) <= 65535):
+        raise ConfigError(
+            f"--address {address!r} is not allowed: expected HOST:PORT (e.g. 10.0.0.1:6379, PORT "
+            "1-65535), ray://HOST:PORT or auto"
+        )
+
+
 def _start_ray(address: str | None, workers: int | None, threads: int) -> int:
     """Connect to ``address`` or start a local Ray with ``workers`` trials' worth of CPUs;
     return the number of trials to keep in flight. Nothing is written before this succeeds."""
@@ -585,11 +645,12 @@ def _start_ray(address: str | None, workers: int | None, threads: int) -> int:
 
     quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
     if address:
+        _check_address(address)
         if not _reachable(address):
             raise ConfigError(f"--address {address!r}: no Ray cluster answers there")
         try:
             ray.init(address=address, **quiet)
-        except (ConnectionError, RuntimeError) as err:
+        except Exception as err:  # Ray raises many kinds for an address it cannot use
             msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"--address {address!r}: {msg}") from None
         cluster = int(ray.cluster_resources().get("CPU", 1))
@@ -613,40 +674,67 @@ def run_sweep(
     ``collect``, run nothing: write the table and report of the trials as they stand (those run
     elsewhere, e.g. by experiments/run_trials.py, included)."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
-    out = Path(out)
+    out = rundir.check_name(out, "--out")
     trials = make_trials(spec)
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers {workers} is not allowed: an integer >= 1")
+    if address:
+        _check_address(address)
     _check_out(out, spec)
-    if spec.early_stop:
-        for t in trials:
-            try:
-                every = trial_config(spec, t).train.eval_every
-            except ConfigError:
-                continue  # the trial fails on its own
-            if every == 0:
-                raise ConfigError(
-                    f"early stopping needs the in-training evaluation: trial {t.name} has "
-                    "train.eval_every = 0 (set it under 'set')"
-                )
-    records = {t.name: read_record(out / "trials" / t.name) for t in trials}
+    _check_early_stop(spec, trials)
     if dry_run:
-        for t in trials:
-            rec = records[t.name] or {}
-            state = (
-                rec.get("status")
-                if rec.get("status") in FINAL
-                else ("resume" if (out / "trials" / t.name / "config.yaml").exists() else "new")
-            )
+        return _dry_run(spec, out, trials, log)
+    made = not out.exists()
+    # one sweep process per OUT: a second one on the same OUT is refused in one line
+    try:
+        with rundir.lock(out, f"--out {str(out)!r}", "gridssl sweep"):
+            _check_out(out, spec)  # again, now that no one else writes it
+            return _sweep_locked(spec, out, trials, workers, address, log, collect)
+    finally:
+        if made:  # a refusal before anything was written leaves no folder either
             try:
-                trial_config(spec, t)
-                note = ""
-            except ConfigError as err:
-                note = f"  (will fail: {err})"
-            log(f"{t.name:<50} {state}{note}")
-        log(f"{len(trials)} trials; nothing written (--dry-run)")
-        return [result_row(t, records[t.name]) for t in trials]
+                out.rmdir()
+            except OSError:
+                pass  # it holds what the sweep wrote
 
+
+def _check_early_stop(spec: SweepSpec, trials: list[Trial]) -> None:
+    if not spec.early_stop:
+        return
+    for t in trials:
+        try:
+            every = trial_config(spec, t).train.eval_every
+        except ConfigError:
+            continue  # the trial fails on its own
+        if every == 0:
+            raise ConfigError(
+                f"early stopping needs the in-training evaluation: trial {t.name} has "
+                "train.eval_every = 0 (set it under 'set')"
+            )
+
+
+def _dry_run(spec: SweepSpec, out: Path, trials: list[Trial], log) -> list[dict]:
+    records = {t.name: read_record(out / "trials" / t.name) for t in trials}
+    for t in trials:
+        rec = records[t.name] or {}
+        state = (
+            rec.get("status")
+            if rec.get("status") in FINAL
+            else ("resume" if (out / "trials" / t.name / "config.yaml").exists() else "new")
+        )
+        try:
+            trial_config(spec, t)
+            note = ""
+        except ConfigError as err:
+            note = f"  (will fail: {err})"
+        log(f"{t.name:<50} {state}{note}")
+    log(f"{len(trials)} trials; nothing written (--dry-run)")
+    return [result_row(t, records[t.name]) for t in trials]
+
+
+def _sweep_locked(spec, out, trials, workers, address, log, collect) -> list[dict]:
+    """run_sweep with OUT locked."""
+    records = {t.name: read_record(out / "trials" / t.name) for t in trials}
     t_start = time.perf_counter()
     todo = (
         [] if collect else [t for t in trials if (records[t.name] or {}).get("status") not in FINAL]

@@ -16,8 +16,10 @@ generator seeded from (seed, step) and never touches the data stream.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -27,11 +29,13 @@ from typing import Any
 import torch
 import yaml
 
-from . import __version__
+from . import __version__, io, rundir
 from .analysis.summary import grid_summary
 from .checkpoint import (
     CheckpointError,
+    CheckpointNotFound,
     atomic_torch_save,
+    check_model_size,
     checkpoints,
     load,
     load_weights,
@@ -94,12 +98,23 @@ def git_commit() -> str:
 # ----------------------------------------------------------------------------- model I/O
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, what: str = "train.device") -> torch.device:
+    """The torch device ``name`` (cpu, cuda, cuda:K or auto) names, or a one-line ConfigError
+    naming ``what`` when it does not exist on this machine."""
+    name = str(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device = 'cuda' is not allowed here: no CUDA device is available")
-    return torch.device(name)
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"{what} = {name!r} is not allowed here: no CUDA device is available")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"{what} = {name!r} is not allowed: choose cpu, cuda or auto") from None
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"{what} = {name!r} is not allowed here: {torch.cuda.device_count()} CUDA device(s)"
+        )
+    return dev
 
 
 def build_model(cfg: Config) -> SICNet:
@@ -118,14 +133,18 @@ def quick_eval(
     Scores: Sargolini min-max over Banino annuli (inner 0.2, outer 0.4..1.0 of the map size) on
     ``train.eval_bin_size`` bins of a ``train.eval_box`` m square centred on the origin; a unit
     counts as a grid cell by the rule of ``analysis`` (default ``AnalysisConfig()``: it scores
-    > 0.3 and has at least 3 firing fields; no null, to stay fast).
+    > 0.3 and has at least 3 firing fields; no null, to stay fast). The batches are the
+    training distribution's without ``data.slow_fraction``.
     """
     a = analysis or AnalysisConfig()
     gen = torch.Generator().manual_seed(cfg.train.seed * EVAL_SEED_OFFSET + step)
     dev = next(net.parameters()).device
     pos, act = [], []
+    # the batches without the slow-step spread: slow steps shrink the area a batch covers, and
+    # recipes with and without them are compared on the same footing
+    data = dataclasses.replace(cfg.data, slow_fraction=0.0)
     for _ in range(cfg.train.eval_batches):
-        b = draw_batch(cfg.data, step, gen)
+        b = draw_batch(data, step, gen)
         states = net.rollout_batch(b.to(dev))
         pos.append(b.positions.reshape(-1, 2))
         act.append(states.reshape(-1, net.n_units).cpu())
@@ -153,18 +172,16 @@ class Trainer:
         self.plateau = [0.0, 0]  # running sum and count of losses for the scheduler
         self.best = float("-inf")  # best in-training grid fraction
         self.train_s = 0.0  # seconds in fit() over every invocation (checkpoints carry it)
+        self._lock: rundir.DirLock | None = None  # the run directory's, from create / resume
 
     # -- creation and resumption ------------------------------------------------------------
     @classmethod
     def create(
         cls, cfg: Config, run: Path, command: str = "", init_from: Path | None = None
     ) -> Trainer:
-        run = Path(run)
-        if run.exists() and any(run.iterdir()):
-            raise ConfigError(
-                f"--out {str(run)!r} already holds files: resume with --resume {run} or choose a "
-                "new directory"
-            )
+        run = rundir.check_name(run, "--out")
+        _check_new_run(run, allow={rundir.LOCK})  # a lock alone: ours (a sweep's) or stale
+        check_model_size(cfg.model, "--out")
         self = cls(cfg, run)  # built before any file is written: a failure leaves nothing
         if init_from is not None:  # warm start: the weights of another run, nothing else
             src = load(init_from)  # CheckpointError (one line) for a file that cannot be used
@@ -172,7 +189,20 @@ class Trainer:
                 load_weights(self.net, src.state_dict(), Path(init_from))
             except CheckpointError as err:
                 raise ConfigError(f"--init-from {str(init_from)!r} does not fit: {err}") from None
-        run.mkdir(parents=True, exist_ok=True)
+        existed = run.is_dir()
+        self._lock = rundir.lock(run, f"--out {str(run)!r}", command)  # Locked: raised as is
+        try:
+            _check_new_run(run, allow={rundir.LOCK})  # another process may have begun meanwhile
+            self._write_new(command, init_from)
+        except BaseException:
+            self.close()
+            if not existed:
+                shutil.rmtree(run, ignore_errors=True)
+            raise
+        return self
+
+    def _write_new(self, command: str, init_from: Path | None) -> None:
+        cfg, run = self.cfg, self.run
         atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         meta = {
             "seed": cfg.train.seed,
@@ -187,7 +217,6 @@ class Trainer:
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         atomic_write_text(run / "meta.json", json.dumps(meta, indent=2))
-        return self
 
     @classmethod
     def resume(
@@ -196,20 +225,50 @@ class Trainer:
         steps: int | None = None,
         overrides: list[str] | None = None,
         on_skip=None,
+        restart_if_none: bool = False,
     ) -> Trainer:
         """Continue ``run`` from its newest intact checkpoint.
 
         ``overrides`` (``key=value``, as ``--set`` gives them) change the saved config, e.g. a
-        smaller ``train.lr`` after a divergence. A damaged checkpoint is skipped for the next older
-        one, and ``on_skip(path, reason)`` is told; when checkpoints exist and none is intact,
-        :class:`CheckpointError` is raised and nothing on disk changes. Metrics logged after the
-        checkpoint used are dropped (they are replayed).
+        smaller ``train.lr`` after a divergence; ``train.seed`` is refused, and so are
+        ``train.steps`` below the checkpoint's step. A damaged checkpoint (truncated, or damaged
+        in place: its zip CRCs are checked) is skipped for the next older one, and
+        ``on_skip(path, reason)`` is told; when checkpoints exist and none is intact,
+        :class:`CheckpointError` is raised. A run with no step checkpoint is resumed (from step 0)
+        only when nothing would be lost: no metrics row past step 0 and no best.pt, or
+        ``restart_if_none`` (a sweep's trial). Every refusal leaves every file as it was: the
+        config and the metrics are rewritten only once the resume has succeeded. Metrics logged
+        after the checkpoint used are dropped (they are replayed). The run directory is locked
+        (:func:`gridssl.rundir.lock`) until :meth:`close`.
         """
         run = Path(run)
+        what = f"--resume {str(run)!r}"
         raw = read_run_config(run, "--resume")
+        for item in overrides or []:
+            if item.partition("=")[0].strip() == "train.seed":
+                raise ConfigError(
+                    f"--set {item!r} is not allowed with --resume: a run keeps its seed (as "
+                    "meta.json records it); start a new run with --seed"
+                )
         extra = list(overrides or []) + ([] if steps is None else [f"train.steps={steps}"])
         cfg = config_from_dict(raw, extra)
+        check_model_size(cfg.model, what)
         self = cls(cfg, run)
+        self._lock = rundir.lock(run, what)
+        try:
+            self._resume_state(what, extra, steps, on_skip, restart_if_none)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _resume_state(self, what, extra, steps, on_skip, restart_if_none) -> None:
+        """Load the newest intact checkpoint and check the resume, reading only; then, once
+        everything has succeeded, write the new config and drop the replayed metrics."""
+        run, cfg = self.run, self.cfg
+        folder = run / rundir.CHECKPOINTS
+        if folder.exists() and not folder.is_dir():
+            raise CheckpointError(f"{what}: {folder} is not a folder; nothing was changed")
         found = checkpoints(run)
         skipped: list[tuple[Path, str]] = []
         for path in reversed(found):
@@ -222,17 +281,44 @@ class Trainer:
             break
         if found and len(skipped) == len(found):
             raise CheckpointError(
-                f"--resume {str(run)!r}: no intact checkpoint among {[p.name for p in found]} "
+                f"{what}: no intact checkpoint among {[p.name for p in found]} "
                 f"(newest: {skipped[0][1]}); nothing was changed"
+            )
+        rows = read_metrics(run)  # a damaged file is refused here, before anything is written
+        if not found:
+            trained = [r["step"] for r in rows if r["step"] > 0]
+            if (trained or (folder / "best.pt").exists()) and not restart_if_none:
+                last = f"metrics.jsonl reaches step {max(trained)}" if trained else "best.pt"
+                raise CheckpointNotFound(
+                    f"{what} holds no checkpoints/step_*.pt to resume from ({last} would be "
+                    "lost by starting over); nothing was changed: train a new run with --out"
+                )
+        if cfg.train.steps < self.step:
+            asked = f"--steps {steps}" if steps is not None else f"train.steps = {cfg.train.steps}"
+            raise ConfigError(
+                f"{asked} is below step {self.step}, where the run's newest intact checkpoint "
+                f"is: give {self.step} or more; nothing was changed"
             )
         for path, reason in skipped if on_skip is not None else ():
             on_skip(path, reason)
         if extra:
             atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         # metrics logged after the checkpoint we resume from are replayed: drop them
-        kept = [m for m in read_metrics(run) if m["step"] <= self.step]
+        kept = [m for m in rows if m["step"] <= self.step]
         atomic_write_text(run / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+
+    def close(self) -> None:
+        """Release the run directory's lock (also done when the Trainer is garbage-collected or
+        its process ends: a lock whose process is gone is recognised as stale)."""
+        lk = getattr(self, "_lock", None)
+        if lk is not None:
+            lk.release()
+
+    def __enter__(self) -> Trainer:
         return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def state(self) -> dict:
         return {
@@ -290,7 +376,14 @@ class Trainer:
         path = self.run / "checkpoints" / f"step_{self.step:08d}.pt"
         atomic_torch_save(self.state(), path)
         for old in checkpoints(self.run)[: -self.cfg.train.keep_ckpts]:
-            old.unlink()
+            try:
+                old.unlink()
+            except OSError as err:  # nothing is lost: the old file stays, the next save retries
+                print(
+                    f"gridssl: warning: cannot remove the old checkpoint {old}: "
+                    f"{err.strerror or err} (kept)",
+                    file=sys.stderr,
+                )
         return path
 
     # -- one optimiser step --------------------------------------------------------------------
@@ -361,8 +454,10 @@ class Trainer:
         self.net.train()
         t0, s0, base = time.perf_counter(), self.step, self.train_s
         path = self.run / "metrics.jsonl"
+        if getattr(self, "_lock", None) is None or self._lock.released:
+            self._lock = rundir.lock(self.run, f"run {str(self.run)!r}")
         try:
-            with open(path, "a") as metrics:
+            with _MetricsFile(path) as metrics:
                 while self.step < stop:
                     logs = self.train_step()
                     row: dict[str, Any] = {}
@@ -384,11 +479,7 @@ class Trainer:
                         self.net.train()
                     report.update(self.step, logs, row)
                     if row:
-                        try:
-                            metrics.write(json.dumps(row) + "\n")
-                            metrics.flush()
-                        except OSError as err:
-                            raise WriteError(path, err) from None
+                        metrics.write(json.dumps(row) + "\n")
                         if writer is not None:
                             for k, v in row.items():
                                 if k != "step" and isinstance(v, (int, float)):
@@ -403,6 +494,57 @@ class Trainer:
             if writer is not None:
                 writer.close()
         return logs
+
+
+def _check_new_run(run: Path, allow: set[str] = frozenset()) -> None:
+    """Refuse an ``--out`` that cannot be a new run directory: one holding files, a file, a
+    symbolic link that leads nowhere (dangling, or a loop)."""
+    if run.is_symlink() and not run.exists():
+        raise ConfigError(
+            f"--out {str(run)!r} is a symbolic link that leads nowhere (dangling, or a loop)"
+        )
+    if run.exists() and not run.is_dir():
+        raise ConfigError(f"--out {str(run)!r} is a file, not a directory")
+    try:
+        held = run.is_dir() and any(p.name not in allow for p in run.iterdir())
+    except OSError as err:
+        raise WriteError(run, err) from None
+    if held:
+        raise ConfigError(
+            f"--out {str(run)!r} already holds files: resume with --resume {run} or choose a "
+            "new directory"
+        )
+
+
+class _MetricsFile:
+    """metrics.jsonl opened for appending whole lines, unbuffered: a failed write (a full
+    disk) raises one :class:`~gridssl.io.WriteError` at that write, and closing raises nothing
+    more (a partial line is dropped by the reader, and replaced when the run resumes)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            io.check_target(path)
+            self.fh = open(path, "ab", buffering=0)
+        except OSError as err:
+            raise (err if isinstance(err, WriteError) else WriteError(path, err)) from None
+
+    def write(self, line: str) -> None:
+        data = memoryview(line.encode("utf-8"))
+        try:
+            while data:
+                data = data[self.fh.write(data) :]
+        except OSError as err:
+            raise WriteError(self.path, err) from None
+
+    def __enter__(self) -> _MetricsFile:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.fh.close()
+        except OSError:
+            pass  # unbuffered: nothing is left to write
 
 
 class Progress:
