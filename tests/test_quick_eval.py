@@ -67,3 +67,10 @@ def test_quick_eval_counts_the_planted_grid_cells_along_training_batches():
     assert quick_eval(PlantedNet(), cfg, 7, AnalysisConfig(min_fields=400))["grid_fraction"] == 0
     # deterministic in (seed, step)
     assert quick_eval(PlantedNet(), cfg, step=7) == ev
+
+
+def test_quick_eval_ignores_the_slow_step_spread():
+    """Slow steps shrink the area a batch covers; the evaluation draws batches without them."""
+    cfg = load_config("cpu")
+    slow = load_config("cpu", overrides=["data.slow_fraction=0.6"])
+    assert quick_eval(PlantedNet(), slow, step=7) == quick_eval(PlantedNet(), cfg, step=7)
