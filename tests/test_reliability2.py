@@ -534,3 +534,35 @@ def test_D19_demo_checks_its_options_on_every_path(tmp_path, capsys):
     for argv in (["--steps", "-5"], ["--seed", "x"], ["--steps", "-5", "--retrain"]):
         _one_line(capsys, 2, ["demo", "--out", str(tmp_path / "d"), "--quiet", *argv], "train.")
     assert not (tmp_path / "d").exists()
+
+
+# ----------------------------------------------------------------------------- D18 score scales
+
+
+def test_D18_score_refuses_extreme_scales_and_prints_standard_json(tmp_path, capsys):
+    import numpy as np
+
+    y, x = np.mgrid[0:30, 0:30] * 0.05
+    hexagon = sum(
+        np.cos(2 * np.pi / 0.5 * (np.cos(a) * x + np.sin(a) * y))
+        for a in (0, np.pi / 3, 2 * np.pi / 3)
+    )
+    path = tmp_path / "maps.npy"
+    np.save(path, np.stack([hexagon, np.full_like(hexagon, np.nan)]))
+    for size in ("1e308", "1e7", "1e-7"):
+        argv = ["score", str(path), "--bin-size", size, "--shuffles", "0", "--json"]
+        _one_line(capsys, 2, argv, f"--bin-size '{size}' is not allowed")
+    np.save(tmp_path / "small.npy", hexagon[None] * 1e-200)
+    argv = ["score", str(tmp_path / "small.npy"), "--bin-size", "0.05", "--shuffles", "0"]
+    _one_line(capsys, 2, argv, "below 1e-150")
+    capsys.readouterr()
+    assert main(["score", str(path), "--bin-size", "1e6", "--shuffles", "0", "--json"]) == 0
+
+    def strict(name):
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    res = json.loads(capsys.readouterr().out, parse_constant=strict)
+    assert res["units"][0]["spacing_m"] == pytest.approx(
+        0.5 * 2 / 3**0.5 / 0.05 * 1e6, rel=0.05
+    )  # hexagonal: 2/sqrt(3) x wavelength
+    assert res["units"][1]["grid_score"] is None  # the NaN unit: null, not NaN

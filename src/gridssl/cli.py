@@ -236,6 +236,11 @@ def cmd_score(args) -> int:
 
     path = _existing(args.maps, "maps file")
     bin_size = _positive(args.bin_size, "--bin-size")
+    if not MIN_BIN_M <= bin_size <= MAX_BIN_M:  # beyond: distances overflow or lose precision
+        raise ConfigError(
+            f"--bin-size {args.bin_size!r} is not allowed: expected {MIN_BIN_M:g} to "
+            f"{MAX_BIN_M:g} (metres)"
+        )
     for name, value in (("--shuffles", args.shuffles), ("--seed", args.seed)):
         if value < 0:
             raise ConfigError(f"{name} {value} is not allowed: expected 0 or more")
@@ -274,7 +279,8 @@ def cmd_score(args) -> int:
     ]
     summary = pop.summary()
     if args.json:
-        print(json.dumps({"summary": summary, "units": rows}, indent=2))
+        doc = _json_safe({"summary": summary, "units": rows})
+        print(json.dumps(doc, indent=2, allow_nan=False))  # standard JSON: no NaN / Infinity
         return 0
     gs = summary["grid_score"]
     print(
@@ -304,6 +310,7 @@ def cmd_score(args) -> int:
 # the time still passes about 1 time in 6, with 100 about 1 in 250 (binomial tails).
 SCORE_SHUFFLES = 100
 MIN_MAP_BINS = 5  # the smallest map side `gridssl score` takes (the SAC needs a few lags)
+MIN_BIN_M, MAX_BIN_M = 1e-6, 1e6  # `gridssl score --bin-size`: a micrometre to 1000 km
 
 
 def read_maps(path: Path, name: str):
@@ -312,8 +319,9 @@ def read_maps(path: Path, name: str):
     Taken: real numbers (float or int dtype) of shape (units, ny, nx), or (ny, nx) for one map,
     ny and nx >= 5, NaN marking unvisited bins. A unit whose bins are all NaN is scored NaN and
     is never a grid cell. Refused: other shapes, no maps, bool / complex / object / text
-    dtypes, +-inf values, values beyond 1e150 in size (their squares overflow), a file that is
-    not a readable .npy array (pickled arrays are never loaded), and maps with no finite bin.
+    dtypes, +-inf values, values beyond 1e150 in size (their squares overflow) or all below
+    1e-150 (their squares underflow), a file that is not a readable .npy array (pickled arrays
+    are never loaded), and maps with no finite bin.
     """
     import numpy as np
 
@@ -344,11 +352,24 @@ def read_maps(path: Path, name: str):
         raise ConfigError(f"maps file {name!r} holds no finite value (every bin is NaN)")
     if np.abs(maps[finite]).max() > 1e150:
         raise ConfigError(f"maps file {name!r} holds values beyond 1e150 in size: rescale the maps")
+    if 0 < np.abs(maps[finite]).max() < 1e-150:  # their squares underflow to 0: scores NaN
+        raise ConfigError(f"maps file {name!r} holds values all below 1e-150 in size: rescale them")
     return maps
 
 
 def _r(x) -> float | None:
-    return None if x != x else round(float(x), 4)
+    return round(float(x), 4) if math.isfinite(x) else None
+
+
+def _json_safe(x):
+    """``x`` with every non-finite float as None (JSON has no NaN or Infinity)."""
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
 
 
 def _fmt(x) -> str:
