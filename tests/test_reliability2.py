@@ -566,3 +566,22 @@ def test_D18_score_refuses_extreme_scales_and_prints_standard_json(tmp_path, cap
         0.5 * 2 / 3**0.5 / 0.05 * 1e6, rel=0.05
     )  # hexagonal: 2/sqrt(3) x wavelength
     assert res["units"][1]["grid_score"] is None  # the NaN unit: null, not NaN
+
+
+def test_D1_a_trial_locked_by_another_process_is_left_for_a_rerun(tmp_path):
+    """A trial whose directory another process holds (a worker of a killed sweep still
+    training it) is reported busy, not final, and nothing of it is written."""
+    from gridssl import sweep
+
+    spec = sweep.parse_spec({"preset": "tiny", "seeds": [0]})
+    (trial,) = sweep.make_trials(spec)
+    run = tmp_path / "trials" / trial.name
+    proc = _holder(run)
+    try:
+        rec = sweep.run_trial(spec.to_dict(), trial, str(tmp_path))
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert rec["status"] == "busy" and rec["status"] not in sweep.FINAL
+    assert "is in use by" in rec["error"]
+    assert sorted(p.name for p in run.iterdir()) == [rundir.LOCK]  # no trial.json, no run

@@ -335,7 +335,17 @@ def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
 
     spec = parse_spec(spec_dict)
     run = Path(root) / "trials" / trial.name
-    with rundir.lock(run, f"trial {trial.name!r}", f"gridssl sweep (trial {trial.name})"):
+    try:
+        held = rundir.lock(run, f"trial {trial.name!r}", f"gridssl sweep (trial {trial.name})")
+    except rundir.Locked as err:  # e.g. a worker of a killed sweep still trains it: not final,
+        return {  # nothing written; a later rerun tries it again
+            "trial": trial.name,
+            "seed": trial.seed,
+            "values": trial.values,
+            "status": "busy",
+            "error": str(err),
+        }
+    with held:
         return _run_trial(spec, trial, run, board, read_metrics, Diverged, Trainer)
 
 
