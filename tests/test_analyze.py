@@ -158,6 +158,10 @@ BAD_INPUT = [
     (["analyze", "RUN", "--set", "analysis.samples_per_bin=0"], "analysis.samples_per_bin"),
     (["analyze", "RUN", "--set", "train.steps=5"], "--set 'train.steps=5'"),
     (["analyze", "MISSING"], "does not exist"),
+    # geometry (issue 20, D11): an arena smaller than a few bins, a tiny bin, a huge arena
+    (["eval", "RUN", "--arena", "0.01"], "bins per side"),
+    (["eval", "RUN", "--bin-size", "1e-4"], "bins per side"),
+    (["eval", "RUN", "--arena", "1e6"], "bins per side"),
 ]
 
 

@@ -572,7 +572,24 @@ def load_analysis_config(overrides: list[str] | None = None, **direct: Any) -> A
     cfg = AnalysisConfig(**kwargs)
     for f in fields.values():
         _check_field(f"analysis.{f.name}", getattr(cfg, f.name), f.metadata)
+    check_geometry(cfg)
     return cfg
+
+
+MIN_BINS_PER_SIDE = 5  # the SAC needs a few lags (as `gridssl score`'s smallest map)
+MAX_BINS_PER_SIDE = 1000  # 10^6 bins per map: beyond it the walks needed exceed any memory
+
+
+def check_geometry(cfg: AnalysisConfig) -> None:
+    """Every arena holds between MIN and MAX_BINS_PER_SIDE bins per side, or ConfigError."""
+    for a in cfg.arenas:
+        n = a / cfg.bin_size
+        if not MIN_BINS_PER_SIDE <= n <= MAX_BINS_PER_SIDE:
+            raise ConfigError(
+                f"analysis.arenas = {a:g} m with analysis.bin_size = {cfg.bin_size:g} m is not "
+                f"allowed: {n:.3g} bins per side, expected {MIN_BINS_PER_SIDE} to "
+                f"{MAX_BINS_PER_SIDE}"
+            )
 
 
 def analysis_config_from_dict(d: dict) -> AnalysisConfig:
