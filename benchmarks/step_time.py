@@ -1,12 +1,13 @@
 """Training-step time at three shapes: gridssl against the naive reference, side by side.
 
-    python benchmarks/step_time.py [--shapes paper cpu modules] [--reps 5] [--threads 0]
+    python benchmarks/step_time.py [--shapes paper cpu modules campaign] [--reps 5] [--threads 0]
                                    [--variants ours ours-sampled naive]
-                                   [--rounds 1] [--baseline-src DIR]
+                                   [--rounds 1] [--baseline-src DIR] [--floor]
 
 shapes:   paper    the `paper` preset: B 130, T 60, N 128 (M = 7800), 2 batches per optimiser step
           cpu      the `cpu` preset: B 64, T 20, N 48 (M = 1280), 1 batch per step
           modules  the modules search: `cpu` preset with T 60, N 128 (B 64, M = 3840), 1 batch
+          campaign the long modules trials: `cpu` preset with B 32, T 60, N 128 (M = 1920), 1 batch
 variants: ours           grouped training rollout (models.rollout_states) and the exact pair sums
                          with their closed-form gradient (losses.pair_sums_exact)
           ours-sampled   the same with the unbiased pair-subsampled estimator (loss.pairs=sampled)
@@ -16,9 +17,16 @@ variants: ours           grouped training rollout (models.rollout_states) and th
           base, base-sampled  ours / ours-sampled, run with the package found in --baseline-src
                          (e.g. a `git archive` of an older commit's src/): today against before
 One optimiser step = grad_accum batches of rollout + SIC loss + backward, gradient clipping and an
-AdamW step, as in training. Each variant runs in its own subprocess, so its peak resident memory
-(ru_maxrss) is its own; the median of ``--reps`` timed steps after one warm-up step (three for
-ours-compiled) is reported.
+AdamW step: for ours and base, ``Trainer.train_step`` of that version of gridssl on a step that
+writes no metrics row (19 of 20 steps at log_every 20), so each side is timed as it trains.
+
+``--floor`` adds, per shape, the time of the step's unavoidable work done by bare kernels in the
+same process: the MLP's GEMMs (forward and backward), the pair sums' two GEMMs over the upper
+triangle (distances, gradient) and the kernel's exp, the rollout's reads of the matrices each step
+uses (forward and backward) and its weight-gradient GEMM, and AdamW's memory traffic (7 floats per
+parameter); ``vs floor`` is ours over it. Each variant runs in its own subprocess, so its peak
+resident memory (ru_maxrss) is its own; the median of ``--reps`` timed steps after one warm-up
+step (three for ours-compiled) is reported.
 """
 
 from __future__ import annotations
@@ -35,7 +43,60 @@ SHAPES = {
     "paper": ("paper", []),
     "cpu": ("cpu", []),
     "modules": ("cpu", ["data.seq_len=60", "model.n_units=128"]),
+    "campaign": ("cpu", ["data.seq_len=60", "model.n_units=128", "data.batch_size=32"]),
 }
+
+
+def _median_time(f, reps: int) -> float:
+    f()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t0)
+    return sorted(ts)[len(ts) // 2]
+
+
+def floor(shape: str, reps: int, threads: int) -> dict:
+    """Seconds per optimiser step of the shape's unavoidable work, timed as bare kernels."""
+    import torch
+
+    from gridssl.config import load_config
+    from gridssl.data import draw_batch
+
+    if threads:
+        torch.set_num_threads(threads)
+    preset, overrides = SHAPES[shape]
+    cfg = load_config(preset, overrides=overrides)
+    d, m = cfg.data, cfg.model
+    B, T, N, H = d.batch_size, d.seq_len, m.n_units, m.mlp_hidden
+    M, accum = B * T, cfg.train.grad_accum
+    b = draw_batch(d, 0, torch.Generator().manual_seed(1))
+    K = b.distinct.shape[0]
+    r = torch.randn
+    parts = {}
+    widths = [2] + [H] * (m.mlp_layers - 1) + [N * N]
+    gemms = []  # (rows, inner, cols) of every MLP GEMM, forward and backward
+    for i, (a, o) in enumerate(zip(widths[:-1], widths[1:])):
+        gemms += [(K, a, o), (a, K, o)] + ([(K, o, a)] if i else [])
+    mats = [(r(x, y), r(y, z)) for x, y, z in gemms]
+    parts["mlp"] = _median_time(lambda: [torch.mm(x, y) for x, y in mats], reps)
+    G, G1, G2 = r(M, N + 2), r(M // 2, N + 1), r(M, N + 1)
+    Kt = r(M // 2, M)
+    parts["pairs"] = _median_time(  # M^2/2 distances, exp, and the gradient's M^2 (N+1) MACs
+        lambda: (torch.mm(G[: M // 2], G.T), Kt.exp(), torch.mm(Kt.T, G1), torch.mm(Kt, G2)),
+        reps,
+    )
+    used = sum(len(set(b.index[:, t].tolist())) for t in range(T))  # matrices read, all steps
+    Wall = r(used, N, N)
+    L, R = r(K, N, M // K), r(K, M // K, N)
+    parts["rollout"] = _median_time(lambda: (Wall.sum(), Wall.sum(), torch.bmm(L, R)), reps)
+    P = sum(x * y + y for x, y in zip(widths[:-1], widths[1:]))
+    src, dst = r(P * 7 // 2), torch.empty(P * 7 // 2)
+    parts["adamw"] = _median_time(lambda: dst.copy_(src), reps) / accum
+    out = {k: v * accum for k, v in parts.items()}
+    out["total"] = sum(out.values())
+    return out
 
 
 def one(shape: str, variant: str, reps: int, threads: int) -> dict:
@@ -69,7 +130,19 @@ def one(shape: str, variant: str, reps: int, threads: int) -> dict:
 
     warmup = 3 if variant == "ours-compiled" else 1
     steps, batches = [], []
-    for _ in range(reps + warmup):
+    if variant in ("ours", "ours-sampled"):  # the Trainer's own step, as `gridssl train` takes it
+        import tempfile
+
+        from gridssl.train import Trainer
+
+        tr = Trainer(cfg, tempfile.mkdtemp())  # writes nothing
+        quiet = {"health": False} if "health" in Trainer.train_step.__code__.co_varnames else {}
+        for _ in range(reps + warmup):
+            t0 = time.perf_counter()
+            tr.train_step(**quiet)
+            steps.append(time.perf_counter() - t0)
+        batches = [s / accum for s in steps] * accum
+    for _ in range(0 if steps else reps + warmup):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         for _ in range(accum):
@@ -98,6 +171,16 @@ def one(shape: str, variant: str, reps: int, threads: int) -> dict:
     }
 
 
+def _worker_output(shape: str, variant: str, a, env: dict) -> str:
+    """The last stdout line of a worker subprocess (its JSON row)."""
+    cmd = [sys.executable, __file__, "--worker", shape, variant]
+    cmd += ["--reps", str(a.reps), "--threads", str(a.threads)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip()[-300:])
+    return r.stdout.strip().splitlines()[-1]
+
+
 def run_worker(shape: str, variant: str, a) -> dict:
     env = dict(os.environ)
     if variant.startswith("base"):
@@ -105,12 +188,10 @@ def run_worker(shape: str, variant: str, a) -> dict:
             return {"shape": shape, "variant": variant, "error": "needs --baseline-src"}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [a.baseline_src, env.get("PYTHONPATH")]))
     worker_variant = variant.replace("base", "ours", 1) if variant.startswith("base") else variant
-    cmd = [sys.executable, __file__, "--worker", shape, worker_variant]
-    cmd += ["--reps", str(a.reps), "--threads", str(a.threads)]
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        return {"shape": shape, "variant": variant, "error": r.stderr.strip()[-300:]}
-    row = json.loads(r.stdout.strip().splitlines()[-1])
+    try:
+        row = json.loads(_worker_output(shape, worker_variant, a, env))
+    except RuntimeError as e:
+        return {"shape": shape, "variant": variant, "error": str(e)}
     row["variant"] = variant
     return row
 
@@ -129,11 +210,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--variants", nargs="+", default=["ours", "ours-sampled", "naive"])
     ap.add_argument("--baseline-src", default="", help="src/ folder for the base* variants")
+    ap.add_argument("--floor", action="store_true", help="add the floor column (see above)")
     ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:
-        print(json.dumps(one(a.worker[0], a.worker[1], a.reps, a.threads)))
+        if a.worker[1] == "floor":
+            print(json.dumps(floor(a.worker[0], a.reps, a.threads)))
+        else:
+            print(json.dumps(one(a.worker[0], a.worker[1], a.reps, a.threads)))
         return
+    floors: dict[str, dict] = {}
     best: dict[tuple[str, str], dict] = {}
     for _ in range(a.rounds):
         for s in a.shapes:
@@ -142,25 +228,38 @@ def main() -> None:
                 old = best.get((s, v))
                 if old is None or "error" in old or r.get("s_per_step", 1e30) < old["s_per_step"]:
                     best[(s, v)] = r
+            if a.floor:
+                f = json.loads(_worker_output(s, "floor", a, dict(os.environ)))
+                if s not in floors or f["total"] < floors[s]["total"]:
+                    floors[s] = f
     rows = list(best.values())
-    print(
-        f"{'shape':<8} {'variant':<14} {'pairs':<8} {'M=B*T':>6} {'s/batch':>8} {'s/opt step':>10} "
-        f"{'peak RSS MB':>11} {'threads':>7} {'vs naive':>8}"
-    )
-    naive = {
-        r["shape"]: r["s_per_step"] for r in rows if r["variant"] == "naive" and "error" not in r
+    head = f"{'shape':<8} {'variant':<14} {'pairs':<8} {'M=B*T':>6} {'s/batch':>8} "
+    head += f"{'s/opt step':>10} "
+    head += f"{'peak RSS MB':>11} {'threads':>7} {'vs naive':>8} {'vs base':>8}"
+    print(head + (f" {'floor s':>8} {'vs floor':>8}" if floors else ""))
+    ref = {
+        (r["shape"], r["variant"]): r["s_per_step"]
+        for r in rows
+        if r["variant"] in ("naive", "base") and "error" not in r
     }
     for r in rows:
         if "error" in r:
             print(f"{r['shape']:<8} {r['variant']:<14} failed: {r['error']!r}")
             continue
-        base = naive.get(r["shape"])
-        ratio = f"{base / r['s_per_step']:>7.2f}x" if base else f"{'-':>8}"
-        print(
+        line = (
             f"{r['shape']:<8} {r['variant']:<14} {r['pairs']:<8} {r['M']:>6} "
             f"{r['s_per_batch']:>8.3f} {r['s_per_step']:>10.3f} {r['peak_rss_mb']:>11.0f} "
-            f"{r['threads']:>7} {ratio}"
+            f"{r['threads']:>7}"
         )
+        for other in ("naive", "base"):
+            x = ref.get((r["shape"], other))
+            line += f" {x / r['s_per_step']:>7.2f}x" if x else f" {'-':>8}"
+        f = floors.get(r["shape"])
+        if f:
+            line += f" {f['total']:>8.3f} {r['s_per_step'] / f['total']:>7.2f}x"
+        print(line)
+    for s, f in floors.items():
+        print(f"floor {s}: " + ", ".join(f"{k} {v:.4f} s" for k, v in f.items()))
 
 
 if __name__ == "__main__":

@@ -142,7 +142,12 @@ class LossConfig:
         doc="exact: all pairs in bounded-memory chunks; sampled: unbiased pair-subsampled estimate",
     )
     pair_samples: int = _opt(65536, gt=0, doc="sampled mode: pairs drawn per pair set")
-    chunk_size: int = _opt(2048, gt=0, doc="exact mode: rows of the pair matrix per chunk")
+    chunk_size: int = _opt(
+        512,
+        gt=0,
+        doc="exact mode: rows of the pair matrix per tile (smaller tiles skip more of the lower "
+        "triangle; 512 was fastest at every shape of benchmarks/step_time.py)",
+    )
     iso_form: str = _opt(
         "variance",
         choices=("variance", "scale_free"),

@@ -202,23 +202,27 @@ def near_pairs(X: torch.Tensor, sigma_x: float) -> tuple[torch.Tensor, torch.Ten
     key = (cell[:, 0] + 1) * height + (cell[:, 1] + 1)  # (M,), neighbours are key +- 1, +- height
     skey, order = key.sort(stable=True)
     found, edge = [], []
-    # this cell (pairs within it once), and four of the eight neighbours (each cell pair once)
+    ar = torch.arange(M, device=dev)
+    # this cell (pairs within it once), and four of the eight neighbours (each cell pair once);
+    # index_select / nonzero, not advanced indexing: the latter is several times slower on CPU
     for dx, dy in ((0, 0), (1, -1), (1, 0), (1, 1), (0, 1)):
         target = key + dx * height + dy  # (M,)
         lo = torch.searchsorted(skey, target)
         count = torch.searchsorted(skey, target, right=True) - lo
-        p = torch.repeat_interleave(torch.arange(M, device=dev), count)
+        p = torch.repeat_interleave(ar, count)
         start = torch.repeat_interleave(lo - (count.cumsum(0) - count), count)
-        q = order[start + torch.arange(p.shape[0], device=dev)]
+        q = order.index_select(0, start + torch.arange(p.shape[0], device=dev))
         if dx == 0 and dy == 0:
-            keep = p < q
-            p, q = p[keep], q[keep]
-        d2 = ((X[p] - X[q]) ** 2).sum(-1)
-        pq = torch.stack([torch.minimum(p, q), torch.maximum(p, q)], dim=1)  # (C, 2), i < j
-        found.append(pq[d2 < sigma_x**2])
-        edge.append(pq[d2 == sigma_x**2])
-    pairs = torch.cat(found)
-    return pairs[torch.argsort(pairs[:, 0] * M + pairs[:, 1])], torch.cat(edge)
+            keep = (p < q).nonzero().squeeze(1)
+            p, q = p.index_select(0, keep), q.index_select(0, keep)
+        diff = X.index_select(0, p) - X.index_select(0, q)
+        d2 = (diff * diff).sum(-1)
+        pair_key = torch.minimum(p, q) * M + torch.maximum(p, q)  # (C,): i * M + j with i < j
+        found.append(pair_key.index_select(0, (d2 < sigma_x**2).nonzero().squeeze(1)))
+        edge.append(pair_key.index_select(0, (d2 == sigma_x**2).nonzero().squeeze(1)))
+    keys = torch.cat(found).sort().values  # lexicographic (i, j) order
+    edges = torch.cat(edge)
+    return torch.stack([keys // M, keys % M], 1), torch.stack([edges // M, edges % M], 1)
 
 
 def pair_sums_sampled(

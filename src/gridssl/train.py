@@ -165,7 +165,11 @@ class Trainer:
         self.device = resolve_device(cfg.train.device)
         self.net = build_model(cfg).to(self.device)
         t = cfg.train
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        # fused: one kernel over all parameters, 4-5x faster than the default on CPU (README,
+        # performance notes); the same update up to rounding
+        self.opt = torch.optim.AdamW(
+            self.net.parameters(), lr=t.lr, weight_decay=t.weight_decay, fused=True
+        )
         self.sched = make_scheduler(self.opt, t)
         self.data_gen = torch.Generator().manual_seed(t.seed + DATA_SEED_OFFSET)
         self.step = 0
@@ -387,8 +391,11 @@ class Trainer:
         return path
 
     # -- one optimiser step --------------------------------------------------------------------
-    def train_step(self) -> dict[str, float]:
-        """Draw grad_accum batches, roll out, backpropagate the SIC loss, clip and step."""
+    def train_step(self, health: bool = True) -> dict[str, float]:
+        """Draw grad_accum batches, roll out, backpropagate the SIC loss, clip and step.
+
+        ``health``: add :func:`code_health` of the batches to the logs (only logged steps need it).
+        """
         c, accum = self.cfg, self.cfg.train.grad_accum
         self.opt.zero_grad(set_to_none=True)
         logs: dict[str, float] = {}
@@ -408,10 +415,9 @@ class Trainer:
             floats = terms.as_floats()
             check_finite(self.step + 1, floats, states)
             (terms.total / accum).backward()
-            for k, v in {
-                **floats,
-                **code_health(states, batch.positions, c.train.far_pair_m),
-            }.items():
+            if health:
+                floats.update(code_health(states, batch.positions, c.train.far_pair_m))
+            for k, v in floats.items():
                 logs[k] = logs.get(k, 0.0) + v / accum
         grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c.train.grad_clip)
         if not math.isfinite(float(grad_norm)):  # checked before the step: weights stay good
@@ -422,6 +428,12 @@ class Trainer:
         logs["grad_norm"] = float(grad_norm)
         logs["lr"] = self.opt.param_groups[0]["lr"]
         return logs
+
+    def logged(self, step: int) -> bool:
+        """Whether optimiser step ``step`` writes a metrics row (a log or an evaluation step)."""
+        t = self.cfg.train
+        evaluated = t.eval_every and step % t.eval_every == 0
+        return step % t.log_every == 0 or step == t.steps or bool(evaluated)
 
     def schedule_step(self, total: float) -> None:
         """Advance the learning-rate schedule after an optimiser step with loss ``total`` (the
@@ -459,7 +471,7 @@ class Trainer:
         try:
             with _MetricsFile(path) as metrics:
                 while self.step < stop:
-                    logs = self.train_step()
+                    logs = self.train_step(health=self.logged(self.step + 1))
                     row: dict[str, Any] = {}
                     if self.step % t.log_every == 0 or self.step == t.steps:
                         rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
