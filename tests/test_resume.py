@@ -161,3 +161,18 @@ def test_training_time_adds_up_over_interruptions(tmp_path):
     times = [r["train_s"] for r in read_metrics(tmp_path / "r")]
     assert times == sorted(times) and times[-1] > saved
     assert again.train_s >= times[-1]
+
+
+def test_resume_keeps_the_fused_optimiser_of_an_older_checkpoint(tmp_path):
+    """Checkpoints written before AdamW was fused save ``fused: None`` in their optimiser state;
+    loading it must not silently switch the resumed run back to the slower kernel."""
+    cfg = load_config("tiny", overrides=["train.eval_every=0"])
+    Trainer.create(cfg, tmp_path / "run").fit(progress=False, until=4)
+    last = checkpoints(tmp_path / "run")[-1]
+    state = torch.load(last, weights_only=True)
+    for group in state["optimizer"]["param_groups"]:
+        group["fused"] = None
+    torch.save(state, last)
+    tr = Trainer.resume(tmp_path / "run")
+    assert tr.step == 4
+    assert all(g["fused"] is True for g in tr.opt.param_groups)

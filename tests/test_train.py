@@ -111,10 +111,12 @@ def test_evaluation_leaves_the_data_stream_untouched(tmp_path):
 
 def test_thread_count_gives_the_same_evaluations(tmp_path):
     """The model card's claim, checked where it holds: runs with 1 and 2 threads give the same
-    grid-cell counts at every in-training evaluation. Training is NOT bitwise equal across
-    thread counts (CPU reductions split work by thread; the float32 rounding differences grow
-    along the run: 2e-3 relative in grad_norm by step 20, and score medians differ by 0.02 at
-    step 40); with one thread count it is bitwise reproducible (tests/test_resume.py)."""
+    grid-cell fractions at every in-training evaluation, and the same counts of every kind at the
+    first one. Training is NOT bitwise equal across thread counts (CPU reductions split work by
+    thread; the float32 rounding differences grow along the run: the total loss differs by 5% at
+    step 40), so at step 40 a borderline unit may change its multi-field count (1 of 16 units with
+    the fused AdamW of issue 17; equal before it by chance); with one thread count training is
+    bitwise reproducible (tests/test_resume.py)."""
     before = torch.get_num_threads()
     two = _run(tmp_path, "t2", "--set", "train.threads=2")
     one = _run(tmp_path, "t1", "--set", "train.threads=1")
@@ -122,7 +124,9 @@ def test_thread_count_gives_the_same_evaluations(tmp_path):
     counts = ("eval_grid_fraction", "eval_above_threshold", "eval_multi_field")
     ea = [{k: v for k, v in r.items() if k in counts} for r in read_metrics(one)]
     eb = [{k: v for k, v in r.items() if k in counts} for r in read_metrics(two)]
-    assert sum(map(bool, ea)) == 2 and ea == eb
+    ea, eb = [e for e in ea if e], [e for e in eb if e]
+    assert len(ea) == len(eb) == 2 and ea[0] == eb[0]
+    assert [e["eval_grid_fraction"] for e in ea] == [e["eval_grid_fraction"] for e in eb]
 
 
 def test_progress_is_plain_lines_off_a_terminal():
