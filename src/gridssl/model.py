@@ -47,8 +47,11 @@ class _MatVecPlan:
     grouped: the B rows of step t go into a padded (K, cmax_t, N) block by velocity index and meet
     all K matrices in one batched GEMM, so W (K, N, N) is read once per step instead of copied
     per trajectory. Used when K * cmax_t <= ``group_factor`` * B at every step (a permutation
-    batch: K = T). Otherwise gather W[index[:, t]] (B, N, N) and batch-multiply (independent
-    batches: K = B * T; identity batches: one matrix for all B rows).
+    batch with B >= about T: the paper, cpu and modules shapes). Otherwise gather W[index[:, t]]
+    (B, N, N) and batch-multiply row vectors (small permutation batches such as the campaign
+    shape B 32, T 60; independent batches: K = B * T). At the paper shape the grouped plan is also
+    the more exact of the two against the naive reference (gradient 3e-6 against 1.2e-5,
+    benchmarks/step_equivalence.py), so the default factor 6 keeps it there.
     """
 
     def __init__(self, index: torch.Tensor, K: int, N: int, group_factor: float):
@@ -148,7 +151,7 @@ class _Rollout(torch.autograd.Function):
 
 
 def rollout_states(
-    W: torch.Tensor, g0: torch.Tensor, index: torch.Tensor, eps: float, group_factor: float = 1.0
+    W: torch.Tensor, g0: torch.Tensor, index: torch.Tensor, eps: float, group_factor: float = 6.0
 ) -> torch.Tensor:
     """The training recurrence from g0 (N,) with matrices W (K, N, N) picked by index (B, T).
 
