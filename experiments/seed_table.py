@@ -76,6 +76,22 @@ def rows_of(out: Path) -> list[dict]:
     return rows
 
 
+STATUS_RANK = {"ok": 0, "failed": 1, "running": 2, "pending": 3}
+
+
+def one_per_trial(rows: list[dict]) -> list[dict]:
+    """One row per trial name: where several directories list a trial (a spec run in parts), the
+    furthest record wins (finished, then failed, running, pending); order of first appearance."""
+    best: dict[str, dict] = {}
+    for r in rows:
+        old = best.get(r["trial"])
+        if old is None or STATUS_RANK.get(r.get("status"), 4) < STATUS_RANK.get(
+            old.get("status"), 4
+        ):
+            best[r["trial"]] = r
+    return list(best.values())
+
+
 def long_keys(rows: list[dict]) -> list[tuple[str, str]]:
     keys = sorted({k for r in rows for k in r if k.startswith("long_")})
     return [(k[len("long_") :].replace("_grid_fraction", "_grid"), k) for k in keys]
@@ -166,6 +182,7 @@ def main(argv=None) -> int:
             )
             return 2
         rows += rows_of(out)
+    rows = one_per_trial(rows)
     text, summary = table(rows, args.group)
     print(text)
     if args.fig:

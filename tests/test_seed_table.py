@@ -72,3 +72,12 @@ def test_seed_table_rows_bar_and_means(tmp_path, seed_table, capsys):
 def test_seed_table_refuses_a_directory_without_results(tmp_path, seed_table, capsys):
     assert seed_table.main([str(tmp_path)]) == 2
     assert "no results.json" in capsys.readouterr().err
+
+
+def test_a_trial_listed_by_two_directories_gives_one_row_the_finished_one(tmp_path, seed_table):
+    done = dict(status="ok", grid_fraction=0.9, square_fraction=0.0, invariance_ratio=0.3)
+    a, b = tmp_path / "a", tmp_path / "b"
+    _plant(a, [{"trial": "x_seed=1", "seed": 1, "status": "pending"}], {})
+    _plant(b, [{**done, "trial": "x_seed=1", "seed": 1}, {"trial": "y", "status": "running"}], {})
+    rows = seed_table.one_per_trial(seed_table.rows_of(a) + seed_table.rows_of(b))
+    assert [(r["trial"], r["status"]) for r in rows] == [("x_seed=1", "ok"), ("y", "running")]

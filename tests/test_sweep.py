@@ -17,7 +17,15 @@ import yaml
 from gridssl.ablate import ABLATIONS, bootstrap_ci
 from gridssl.cli import main
 from gridssl.config import ConfigError
-from gridssl.sweep import asha_keep, make_trials, parse_spec, rungs
+from gridssl.sweep import (
+    asha_keep,
+    make_trials,
+    parse_spec,
+    result_columns,
+    result_row,
+    rungs,
+    write_table,
+)
 
 GRIDSSL = [sys.executable, "-m", "gridssl.cli"]
 
@@ -148,6 +156,23 @@ def test_early_stop_flag_is_validated(tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- bootstrap
+
+
+def test_results_keep_the_long_walk_metrics_of_a_trial(tmp_path):
+    spec = parse_spec({"preset": "tiny", "seeds": [0, 1]})
+    done, pending = make_trials(spec)
+    rec = {
+        "status": "ok",
+        "steps": 10,
+        "metrics": {"grid_fraction": 0.5, "long_2_cm_grid_fraction": 0.25, "still_pv_last": 0.9},
+    }
+    rows = [result_row(done, rec), result_row(pending, None)]
+    assert rows[0]["long_2_cm_grid_fraction"] == 0.25 and rows[0]["still_pv_last"] == 0.9
+    write_table(tmp_path / "results.csv", result_columns(spec), rows)
+    got = _rows(tmp_path)
+    assert [r["long_2_cm_grid_fraction"] for r in got] == ["0.25", ""]
+    assert [r["still_pv_last"] for r in got] == ["0.9", ""]
+    assert json.loads((tmp_path / "results.json").read_text())[0]["still_pv_last"] == 0.9
 
 
 def test_bootstrap_ci_known_cases():

@@ -80,6 +80,9 @@ METRICS = (
     "far_dist",
     "far_cos",
 )
+# The long-walk stage's scalars (gridssl.pipeline.long_walks: per input, grid fraction and the
+# population-vector correlation), kept in the results when a trial was measured with that stage.
+LONG_WALK_PREFIXES = ("long_", "still_")
 PLOTTED = ("grid_fraction", "place_fraction", "square_fraction", "n_modules", "invariance_ratio")
 DEFAULT_THREADS = 1  # torch threads per trial unless the spec sets train.threads
 _NAME_OK = re.compile(r"[^A-Za-z0-9._+-]")
@@ -428,6 +431,7 @@ def result_row(trial: Trial, record: dict | None, status: str | None = None) -> 
         "steps": rec.get("steps"),
         "train_s": rec.get("train_s"),
         **{m: metrics.get(m) for m in METRICS},
+        **{k: v for k, v in metrics.items() if k.startswith(LONG_WALK_PREFIXES)},
         "error": rec.get("error", ""),
     }
 
@@ -441,7 +445,10 @@ def _csv_cell(value: Any) -> Any:
 
 
 def write_table(path: Path, columns: list[str], rows: list[dict]) -> None:
-    """``path`` (.csv) and the same rows as JSON beside it, both atomically."""
+    """``path`` (.csv) and the same rows as JSON beside it, both atomically. Keys of the rows
+    beyond ``columns`` (the long-walk metrics, where measured) follow as further columns."""
+    columns = list(columns)
+    columns += [k for k in dict.fromkeys(k for r in rows for k in r) if k not in columns]
     buf = io.StringIO()
     w = csv.DictWriter(buf, columns, lineterminator="\n")
     w.writeheader()
