@@ -4,9 +4,10 @@ import json
 import numpy as np
 import pytest
 
+from gridssl import pipeline as P
 from gridssl.analysis.synthetic import modular_population, place_map, stripe_map
 from gridssl.analyze import FAR_PAIR_WINDOW, trial_metrics
-from gridssl.checkpoint import read_metrics
+from gridssl.checkpoint import load, read_metrics
 from gridssl.cli import main
 from gridssl.config import AnalysisConfig
 
@@ -38,6 +39,8 @@ def test_analyze_writes_summary_figures_and_report(tiny_run, capsys):
         "analysis.long_walk_count=2",
         "--set",
         "analysis.ratinabox_seconds=5",
+        "--set",
+        "analysis.unit_code_arena=1.5",
         "--quiet",
     ]
     assert main(args) == 0
@@ -66,6 +69,10 @@ def test_analyze_writes_summary_figures_and_report(tiny_run, capsys):
         assert lw[name]["steps"] == 200 and len(lw[name]["pv_correlation"]) == 20
         assert 0 <= lw[name]["grid_fraction"] <= 1
     assert (out / "figures" / "long_walks.png").exists()
+    code = s["unit_code"]
+    assert code["arena_m"] == 1.5 and code["periods"]["units"] == 16
+    assert sum(code["periods"]["lattice_counts"].values()) == 16
+    assert code["decorrelation"]["distance"][0] == 0.0
     # every arena's maps and rollout as arrays, read back by `gridssl score`
     for a in ("1", "1.5"):
         assert np.load(out / f"maps_{a}m.npy").shape[0] == 16
@@ -92,6 +99,7 @@ def test_trial_metrics_contract(tiny_run):
         long_walk_count=2,
         long_walk_step_means=(0.005, 0.08),
         ratinabox_seconds=5,
+        unit_code_arena=1.5,
     )
     m = trial_metrics(tiny_run, cfg)
     walks = {f"long_{w}_{k}" for w in ("0_5_cm", "8_cm") for k in ("grid_fraction", "pv_last")}
@@ -116,7 +124,15 @@ def test_trial_metrics_contract(tiny_run):
         "invariance_ratio",
         "far_dist",
         "far_cos",
+        *CODE_KEYS,
     }
+    lattices = [m[f"code_{k}_fraction"] for k in ("hexagonal", "square", "bands", "aperiodic")]
+    assert sum(lattices) == pytest.approx(1.0, abs=1e-3)  # of the active units
+    k = m["code_n_modules"]
+    assert len(m["code_module_periods_m"]) == len(m["code_module_sizes"]) == k
+    assert set(m["code_module_lattices"]) <= {"hexagonal", "square", "bands"}
+    assert m["code_module_periods_m"] == sorted(m["code_module_periods_m"])
+    assert 0 <= m["decorrelation_length_m"] <= cfg.decorrelation_max_r
     for k in ("grid_fraction", "place_fraction", "square_fraction"):
         assert 0 <= m[k] <= 1
     k = m["n_modules"]
@@ -132,6 +148,37 @@ def test_trial_metrics_contract(tiny_run):
     assert walks <= set(m) and all(-1 <= m[k] <= 1 for k in walks if m[k] is not None)
     assert s_still_ok(m)
     assert trial_metrics(tiny_run, cfg) == m  # seeded: the same numbers twice
+
+
+CODE_KEYS = (
+    "code_hexagonal_fraction",
+    "code_square_fraction",
+    "code_bands_fraction",
+    "code_aperiodic_fraction",
+    "code_n_modules",
+    "code_module_periods_m",
+    "code_module_sizes",
+    "code_module_lattices",
+    "decorrelation_length_m",
+    "decorrelation_recurrence",
+)
+
+
+def test_unit_code_gets_the_same_maps_with_or_without_that_arena_in_the_rollout(tiny_run):
+    cfg = AnalysisConfig(
+        arenas=(1.0, 1.5), shuffles=0, samples_per_bin=20, samples_per_bin_others=10
+    )
+    cfg = dataclasses.replace(cfg, unit_code_arena=1.5)
+    net = load(tiny_run)
+    ro = P.rollout(net, cfg)
+    both = P.unit_code(net, ro, P.population(ro, cfg), cfg)
+    ro1 = P.rollout(net, cfg, arenas=(1.0,))
+    own = P.unit_code(net, ro1, P.population(ro1, cfg), cfg)
+    assert both.arena == own.arena == 1.5 and len(both.periods.lattice) == 16
+    np.testing.assert_array_equal(both.periods.lattice, own.periods.lattice)
+    np.testing.assert_array_equal(both.periods.period, own.periods.period)
+    np.testing.assert_array_equal(both.decorrelation.distance, own.decorrelation.distance)
+    assert P.unit_code(net, ro, None, dataclasses.replace(cfg, unit_code_arena=0.0)) is None
 
 
 def s_still_ok(m: dict) -> bool:

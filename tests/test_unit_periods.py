@@ -1,11 +1,15 @@
-"""experiments/unit_periods.py: the dominant wavelength and direction of synthetic maps."""
+"""experiments/unit_periods.py: one row per group of units, through the library's unit-code
+stage, on a planted block code (two groups: a hexagonal module and bands)."""
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
+
+from gridssl.analysis.synthetic import modular_population, stripe_map
+from gridssl.config import AnalysisConfig
 
 _path = Path(__file__).resolve().parents[1] / "experiments" / "unit_periods.py"
 _spec = importlib.util.spec_from_file_location("unit_periods", _path)
@@ -13,24 +17,14 @@ up = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("unit_periods", up)
 _spec.loader.exec_module(up)
 
-B = 0.05  # bin, m
-X, Y = np.meshgrid(np.arange(80) * B, np.arange(80) * B)  # a 4 m map, x across, y down
 
-
-def _wave(wavelength, angle):
-    return np.cos(2 * np.pi * (X * np.cos(angle) + Y * np.sin(angle)) / wavelength)
-
-
-def test_bands_hexagonal_grids_and_ramps():
-    band = _wave(0.7, np.radians(20))
-    spacing = 0.5  # a hexagonal grid's wave-vectors have wavelength sqrt(3)/2 of its spacing
-    hexagonal = sum(_wave(spacing * np.sqrt(3) / 2, np.radians(10 + k * 60)) for k in range(3))
-    ramp = X / 4  # no period within the map: it reads as at least half the map side
-    wave, angle = up.dominant_waves(np.stack([band, hexagonal, ramp]), B, longest=3.3)
-    assert wave[0] == pytest.approx(0.7, rel=0.02) and angle[0] == pytest.approx(20, abs=2)
-    assert wave[1] == pytest.approx(spacing * np.sqrt(3) / 2, rel=0.02)
-    assert min(abs(angle[1] - a) for a in (10, 70, 130)) < 2
-    assert wave[2] >= 1.9
-    # without padding the same band is read on the coarse 1 / (4 m) frequency grid
-    coarse, _ = up.dominant_waves(band[None], B, longest=3.3, pad=1)
-    assert abs(coarse[0] - 0.7) > abs(wave[0] - 0.7)
+def test_one_row_per_group_with_its_lattices_and_modules():
+    grids, _, _ = modular_population([0.6], 8, n_bins=80, rng=0)
+    rng = np.random.default_rng(1)
+    bands = np.stack([stripe_map(80, 0.05, 1.0, 30.0, rng.uniform(0, 1, 2)) for _ in range(8)])
+    rows = up.group_rows(np.concatenate([grids, bands]), 2, AnalysisConfig())
+    assert rows[0].startswith("| 0-7 | 8 | 0 | 0 | 0 | 0 | ")
+    assert rows[1].startswith("| 8-15 | 0 | 0 | 8 | 0 | 0 | ")
+    for row, period, lattice in ((rows[0], 0.6, "hexagonal"), (rows[1], 1.0, "bands")):
+        got = re.fullmatch(r".*\| ([0-9.]+) m x 8 \((\w+)\) \|", row)
+        assert got and abs(float(got[1]) - period) <= 0.03 * period and got[2] == lattice

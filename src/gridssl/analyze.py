@@ -55,6 +55,7 @@ class Analysis:
     generalisation: P.Generalisation
     velocity: P.VelocityGeneralisation | None
     long_walks: P.LongWalks | None
+    unit_code: P.UnitCode | None
     timings: dict[str, float]
 
 
@@ -92,15 +93,18 @@ def run_pipeline(
     topology: bool | None = None,
     velocity: bool | None = None,
     long_walks: bool | None = None,
+    unit_code: bool | None = None,
     clock: _Clock | None = None,
     device: str = "cpu",
 ) -> Analysis:
     """Load a run directory, checkpoint or "pretrained" and run the measuring stages
-    (``arenas``, ``topology``, ``velocity``, ``long_walks`` default to the config's)."""
+    (``arenas``, ``topology``, ``velocity``, ``long_walks`` default to the config's; ``unit_code``
+    to whether ``analysis.unit_code_arena`` is not 0)."""
     arenas = cfg.arenas if arenas is None else arenas
     topology = cfg.topology if topology is None else topology
     velocity = cfg.velocity_tests if velocity is None else velocity
     long_walks = cfg.long_walks if long_walks is None else long_walks
+    unit_code = bool(cfg.unit_code_arena) if unit_code is None else unit_code
     clock = clock or _Clock([], progress=False)
     net = load(path, str(resolve_device(device, "--device")))
     with clock.stage("rollout"):
@@ -124,8 +128,12 @@ def run_pipeline(
     if long_walks:
         with clock.stage("long walks"):
             lw = P.long_walks(net, pops, cfg)
+    code = None
+    if unit_code:
+        with clock.stage("unit code"):
+            code = P.unit_code(net, ro, pops, cfg)
     return Analysis(
-        str(path), net.n_units, cfg, ro, pops, mods, four, topo, gen, vel, lw, clock.timings
+        str(path), net.n_units, cfg, ro, pops, mods, four, topo, gen, vel, lw, code, clock.timings
     )
 
 
@@ -146,7 +154,7 @@ def analyze(
     out = Path(out) if out is not None else default_out(path)
     names = ["rollout", "grid population", "modules + Fourier", "generalisation"]
     names += ["topology"] * cfg.topology + ["other velocity statistics"] * cfg.velocity_tests
-    names += ["long walks"] * cfg.long_walks
+    names += ["long walks"] * cfg.long_walks + ["unit code"] * bool(cfg.unit_code_arena)
     clock = _Clock(names + ["figures", "report"], progress)
     a = run_pipeline(path, cfg, clock=clock, device=device)
     run_dir = Path(path) if Path(path).is_dir() else None
@@ -176,7 +184,14 @@ def evaluate(
     cfg = cfg or AnalysisConfig()
     size = cfg.arenas[0]
     a = run_pipeline(
-        path, cfg, arenas=(size,), topology=False, velocity=False, long_walks=False, device=device
+        path,
+        cfg,
+        arenas=(size,),
+        topology=False,
+        velocity=False,
+        long_walks=False,
+        unit_code=False,
+        device=device,
     )
     p = Path(path)
     out = Path(out) if out is not None else (p / "eval" if p.is_dir() else p.parent / "eval")
@@ -223,7 +238,8 @@ def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
     (no topology, no figures). Keys: grid_fraction, place_fraction, square_fraction,
     n_modules, n_distinct_periods, module_periods_m, module_period_ratios, module_sizes,
     module_orientation_spread_deg (lists: one entry per module, periods ascending),
-    median_grid_score, invariance_ratio, far_dist, far_cos, and with ``analysis.long_walks``
+    median_grid_score, invariance_ratio, far_dist, far_cos, the unit code's
+    :func:`code_metrics` (``analysis.unit_code_arena``), and with ``analysis.long_walks``
     ``long_<input>_grid_fraction`` and ``long_<input>_pv_last`` per long-walk input (e.g.
     ``long_0_5_cm_pv_last``, ``long_ratinabox_grid_fraction``).
 
@@ -260,6 +276,7 @@ def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
         "median_grid_score": s["score_median"],
         "invariance_ratio": _r(a.generalisation.separation.invariance_ratio),
         **walks,
+        **code_metrics(a.unit_code),
         **far_pair_diagnostics(run),
     }
 
@@ -374,6 +391,21 @@ def make_figures(a: Analysis, fig_dir: Path, metrics: list[dict]) -> list[Figure
                 "at the same place, over time; about 0 once the network has lost track.",
             )
         )
+    if a.unit_code is not None:
+        c = a.unit_code
+        figs.append(
+            Figure(
+                "Every unit's period and the decorrelation curve",
+                figures.unit_code(c, fig_dir / "unit_code.png"),
+                f"{c.arena:g} m arena. Left: every active unit's period from its strongest Fourier "
+                "waves, by lattice type; dashed: module medians. Right: RMS distance between "
+                "unit-length population vectors against separation; dot: the decorrelation length "
+                f"({100 * c.decorrelation.params['level']:.0f}% of the plateau, dotted); "
+                "recurrence: the smallest distance beyond twice that length over the plateau (near "
+                "0: the code repeats, one module). The paper's Figure 5a reaches its plateau "
+                "within about sigma_x (0.05 m).",
+            )
+        )
     if metrics:
         figs.append(
             Figure(
@@ -446,6 +478,7 @@ def summarise(a: Analysis) -> dict:
         },
         "velocity_generalisation": None if a.velocity is None else _velocity_summary(a),
         "long_walks": None if a.long_walks is None else _long_walk_summary(a),
+        "unit_code": None if a.unit_code is None else _unit_code_summary(a.unit_code),
         "settings": {
             "bin_size_m": cfg.bin_size,
             "seed": cfg.seed,
@@ -516,6 +549,45 @@ def _long_walk_summary(a: Analysis) -> dict:
             }
             for w in lw.walks
         },
+    }
+
+
+def _unit_code_summary(code: P.UnitCode) -> dict:
+    return {
+        "arena_m": code.arena,
+        "rule": "every active unit's strongest Fourier waves: hexagonal / square / bands / "
+        "aperiodic (gridssl.analysis.periods); modules: gaps in the sorted periods; "
+        "decorrelation: RMS distance between unit population vectors against separation "
+        "(gridssl.analysis.decorrelation)",
+        "periods": code.periods.summary(),
+        "decorrelation": code.decorrelation.summary(),
+    }
+
+
+def code_metrics(code: P.UnitCode | None) -> dict:
+    """The unit-code stage as flat trial metrics (None where the stage did not run): the
+    fraction of active units per lattice type, the modules of periodic units (periods, sizes,
+    majority lattice; finest first), the decorrelation length and the recurrence."""
+    keys = ("hexagonal", "square", "bands", "aperiodic")
+    if code is None:
+        return {f"code_{k}_fraction": None for k in keys} | {
+            "code_n_modules": None,
+            "code_module_periods_m": None,
+            "code_module_sizes": None,
+            "code_module_lattices": None,
+            "decorrelation_length_m": None,
+            "decorrelation_recurrence": None,
+        }
+    counts = code.periods.counts()
+    active = sum(counts[k] for k in keys)
+    mods = code.periods.modules
+    return {f"code_{k}_fraction": _r(counts[k] / active) if active else None for k in keys} | {
+        "code_n_modules": len(mods),
+        "code_module_periods_m": [_r(m.period_m) for m in mods],
+        "code_module_sizes": [len(m.units) for m in mods],
+        "code_module_lattices": [m.lattice for m in mods],
+        "decorrelation_length_m": _r(code.decorrelation.length),
+        "decorrelation_recurrence": _r(code.decorrelation.recurrence),
     }
 
 

@@ -312,6 +312,58 @@ class AnalysisConfig:
     verdict_invariance_ratio: float = _opt(
         0.5, gt=0, doc="report verdict: path invariant below this revisit / random distance"
     )
+    unit_code_arena: float = _opt(
+        4.0,
+        ge=0,
+        doc="unit code (every active unit's period and lattice type, and the population's "
+        "decorrelation curve): arena side, m, one of arenas (0: skip the stage)",
+    )
+    unit_active_fraction: float = _opt(
+        0.01,
+        ge=0,
+        le=1,
+        doc="unit code: a unit is active when its map's s.d. over visited bins is at least this "
+        "fraction of the population's largest",
+    )
+    unit_min_explained: float = _opt(
+        0.3,
+        ge=0,
+        le=1,
+        doc="unit code: a unit is periodic when its lattice's waves explain at least this "
+        "fraction of its map's variance (else aperiodic: place-like fields, noise)",
+    )
+    unit_partner_ratio: float = _opt(
+        0.3,
+        gt=0,
+        le=1,
+        doc="unit code: a wave at 60 and 120 deg (hexagonal) or 90 deg (square) from the "
+        "strongest counts when it explains at least this fraction of the strongest's variance",
+    )
+    unit_angle_tolerance_deg: float = _opt(
+        12.0, gt=0, le=30, doc="unit code: a partner wave's angle may differ this much, deg"
+    )
+    unit_k_tolerance: float = _opt(
+        0.15, gt=0, le=0.5, doc="unit code: a partner wave's |k| may differ this fraction"
+    )
+    module_period_ratio: float = _opt(
+        1.15,
+        gt=1,
+        doc="unit code: units' periods further apart than this ratio (a gap in the sorted "
+        "periods) start a new module",
+    )
+    module_min_units: int = _opt(
+        3, ge=1, doc="unit code: a module has at least this many periodic units (fewer: unassigned)"
+    )
+    decorrelation_max_r: float = _opt(
+        1.5, gt=0, doc="decorrelation curve: largest spatial separation, m"
+    )
+    decorrelation_level: float = _opt(
+        0.9,
+        gt=0,
+        le=1,
+        doc="decorrelation length: the first separation where the distance reaches this "
+        "fraction of its plateau (the mean over the outer half of the separations)",
+    )
     seed: int = _opt(0, ge=0, doc="seed of the walks, the null and the topology")
 
 

@@ -1,7 +1,8 @@
 """The one evaluation pipeline: stage functions that take and return plain dataclasses.
 
     rollout -> population -> modules -> Fourier -> topology -> generalisation (arenas, path
-    invariance) -> velocity generalisation -> (figures, summary: gridssl.analyze)
+    invariance) -> velocity generalisation -> long walks -> unit code (every active unit's
+    period and lattice, the decorrelation curve) -> (figures, summary: gridssl.analyze)
 
 Every setting comes from one :class:`~gridssl.config.AnalysisConfig`. ``gridssl analyze`` runs every
 stage; ``gridssl eval`` and :func:`gridssl.analyze.trial_metrics` run the same stages on the
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .analysis.decorrelation import Decorrelation, decorrelation
 from .analysis.fourier import ModuleLattice, module_lattice
 from .analysis.generalisation import (
     Separation,
@@ -28,7 +30,9 @@ from .analysis.generalisation import (
 from .analysis.gridscore import GridScores
 from .analysis.longwalk import PVDecay, pv_decay
 from .analysis.modules import ModuleResult
+from .analysis.periods import UnitPeriods, unit_periods
 from .analysis.population import GridPopulation, grid_population
+from .analysis.ratemaps import rate_maps
 from .analysis.topology import TopologyResult, population_topology, spectral_embedding
 from .config import AnalysisConfig
 from .data import Arena, Walk, ratinabox_positions, smooth_trajectories, steps_from_positions
@@ -150,21 +154,24 @@ class VelocityGeneralisation:
 def rollout(net: SICNet, cfg: AnalysisConfig, arenas: tuple[float, ...] | None = None) -> Rollouts:
     """Roll ``net`` out in each arena along the configured walks (seed + arena index)."""
     arenas = cfg.arenas if arenas is None else arenas
-    runs = {}
-    for k, size in enumerate(arenas):
-        # the primary arena gets dense sampling; the others are threshold-only checks
-        runs[size] = arena_rollout(
-            net,
-            Arena(size),
-            bin_size=cfg.bin_size,
-            seed=cfg.seed + k,
-            per_bin=cfg.samples_per_bin if k == 0 else cfg.samples_per_bin_others,
-            step_mean=cfg.step_mean,
-            path_sides=cfg.path_sides,
-            heading_noise=cfg.heading_noise,
-        )
+    runs = {size: _arena_walks(net, cfg, size, k) for k, size in enumerate(arenas)}
     g0 = net.g0().detach().cpu().numpy()
     return Rollouts(runs, g0)
+
+
+def _arena_walks(net: SICNet, cfg: AnalysisConfig, size: float, k: int) -> ArenaRollout:
+    """The configured walks in the ``k``-th arena (seed + k); the primary arena (k = 0) gets
+    dense sampling, the others are threshold-only checks."""
+    return arena_rollout(
+        net,
+        Arena(size),
+        bin_size=cfg.bin_size,
+        seed=cfg.seed + k,
+        per_bin=cfg.samples_per_bin if k == 0 else cfg.samples_per_bin_others,
+        step_mean=cfg.step_mean,
+        path_sides=cfg.path_sides,
+        heading_noise=cfg.heading_noise,
+    )
 
 
 def population(rollouts: Rollouts, cfg: AnalysisConfig) -> Populations:
@@ -388,3 +395,56 @@ def standing_still(net: SICNet, pops: Populations, cfg: AnalysisConfig) -> PVDec
     place = pos[:, -1:].expand(-1, states.shape[1], 2).numpy()
     windows = min(cfg.long_walk_windows, states.shape[1])
     return pv_decay(place, states, ref.maps, ref.box, cfg.bin_size, windows)
+
+
+@dataclass
+class UnitCode:
+    """Every active unit's period and lattice type, their modules, and the population's
+    decorrelation curve, in one arena (``analysis.unit_code_arena``)."""
+
+    arena: float
+    periods: UnitPeriods
+    decorrelation: Decorrelation
+
+
+def unit_code_maps(
+    net: SICNet, rollouts: Rollouts, pops: Populations | None, cfg: AnalysisConfig
+) -> np.ndarray:
+    """The rate maps (U, ny, nx) of the ``analysis.unit_code_arena`` arena: that arena's maps
+    where the populations have them; otherwise from a rollout there with the walks that arena
+    gets in ``gridssl analyze`` (same seed), so both give the same maps."""
+    size = cfg.unit_code_arena
+    if pops is not None and size in pops.by_arena:
+        return pops.by_arena[size].maps.maps
+    k = cfg.arenas.index(size) if size in cfg.arenas else len(cfg.arenas)
+    ro = _arena_walks(net, cfg, size, k)
+    return rate_maps(*ro.flat, ro.arena.box, cfg.bin_size).maps
+
+
+def unit_periods_of(maps: np.ndarray, cfg: AnalysisConfig) -> UnitPeriods:
+    """:func:`gridssl.analysis.periods.unit_periods` with the config's settings."""
+    return unit_periods(
+        maps,
+        cfg.bin_size,
+        active_fraction=cfg.unit_active_fraction,
+        min_explained=cfg.unit_min_explained,
+        partner_ratio=cfg.unit_partner_ratio,
+        angle_tolerance_deg=cfg.unit_angle_tolerance_deg,
+        k_tolerance=cfg.unit_k_tolerance,
+        period_ratio=cfg.module_period_ratio,
+        min_units=cfg.module_min_units,
+    )
+
+
+def unit_code(
+    net: SICNet, rollouts: Rollouts, pops: Populations | None, cfg: AnalysisConfig
+) -> UnitCode | None:
+    """The unit-code stage on :func:`unit_code_maps` (None where ``analysis.unit_code_arena`` is
+    0)."""
+    if not cfg.unit_code_arena:
+        return None
+    maps = unit_code_maps(net, rollouts, pops, cfg)
+    decor = decorrelation(
+        maps, cfg.bin_size, max_r=cfg.decorrelation_max_r, level=cfg.decorrelation_level
+    )
+    return UnitCode(cfg.unit_code_arena, unit_periods_of(maps, cfg), decor)

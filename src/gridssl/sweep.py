@@ -79,6 +79,16 @@ METRICS = (
     "invariance_ratio",
     "far_dist",
     "far_cos",
+    "code_hexagonal_fraction",
+    "code_square_fraction",
+    "code_bands_fraction",
+    "code_aperiodic_fraction",
+    "code_n_modules",
+    "code_module_periods_m",
+    "code_module_sizes",
+    "code_module_lattices",
+    "decorrelation_length_m",
+    "decorrelation_recurrence",
 )
 # The long-walk stage's scalars (gridssl.pipeline.long_walks: per input, grid fraction and the
 # population-vector correlation), kept in the results when a trial was measured with that stage.

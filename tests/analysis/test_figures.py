@@ -245,3 +245,34 @@ def test_prebinned_curves(tmp_path):
     p.unlink()
     with pytest.raises(ValueError):
         F.separation_panel(np.ones(5), np.ones(5), None, tmp_path / "sep.png")
+
+
+def test_unit_code_figure_with_and_without_periodic_units(tmp_path):
+    from types import SimpleNamespace
+
+    from gridssl.analysis.decorrelation import decorrelation
+    from gridssl.analysis.periods import unit_periods
+    from gridssl.config import AnalysisConfig
+
+    c = AnalysisConfig()
+    kw = dict(
+        active_fraction=c.unit_active_fraction,
+        min_explained=c.unit_min_explained,
+        partner_ratio=c.unit_partner_ratio,
+        angle_tolerance_deg=c.unit_angle_tolerance_deg,
+        k_tolerance=c.unit_k_tolerance,
+        period_ratio=c.module_period_ratio,
+        min_units=c.module_min_units,
+    )
+    grids, _, _ = syn.modular_population([0.5, 0.8], 6, n_bins=60, rng=0)
+    places = np.stack([syn.place_map(60, 0.05, (x, 0.0), 0.1) for x in np.linspace(-1, 1, 8)])
+    for name, maps in (("grids", grids), ("places", places)):
+        code = SimpleNamespace(
+            arena=3.0,
+            periods=unit_periods(maps, 0.05, **kw),
+            decorrelation=decorrelation(maps, 0.05, max_r=1.0, level=0.9),
+        )
+        ref = decorrelation(grids[:6], 0.05, max_r=1.0, level=0.9)
+        (tmp_path / name).mkdir()
+        path = F.unit_code(code, tmp_path / name / "c.png", others=[("one module", ref)])
+        _check_png(path, tmp_path / name, "c.png")

@@ -42,9 +42,10 @@ def hex_map(n_bins=40, bin_size=0.05, spacing=0.5, orientation_deg=0.0, phase=(0
     return hex_field(bin_centres(n_bins, bin_size), spacing, orientation_deg, phase)
 
 
-def square_map(n_bins=40, bin_size=0.05, spacing=0.5, orientation_deg=0.0):
-    """A square lattice: two orthogonal cosines, peaks ``spacing`` apart, in [0, 1]."""
-    xy = bin_centres(n_bins, bin_size)
+def square_map(n_bins=40, bin_size=0.05, spacing=0.5, orientation_deg=0.0, phase=(0.0, 0.0)):
+    """A square lattice: two orthogonal cosines, peaks ``spacing`` apart (one at ``phase``, m),
+    in [0, 1]."""
+    xy = bin_centres(n_bins, bin_size) - np.asarray(phase, dtype=float)
     k = 2 * np.pi / spacing
     a = np.deg2rad(orientation_deg)
     u = xy @ np.array([np.cos(a), np.sin(a)])
@@ -52,9 +53,10 @@ def square_map(n_bins=40, bin_size=0.05, spacing=0.5, orientation_deg=0.0):
     return (np.cos(k * u) + np.cos(k * w) + 2) / 4
 
 
-def stripe_map(n_bins=40, bin_size=0.05, spacing=0.5, orientation_deg=0.0):
-    """Parallel bands ``spacing`` apart (a one-dimensional periodic code), in [0, 1]."""
-    xy = bin_centres(n_bins, bin_size)
+def stripe_map(n_bins=40, bin_size=0.05, spacing=0.5, orientation_deg=0.0, phase=(0.0, 0.0)):
+    """Parallel bands ``spacing`` apart (a one-dimensional periodic code), one through ``phase``
+    (m), in [0, 1]."""
+    xy = bin_centres(n_bins, bin_size) - np.asarray(phase, dtype=float)
     a = np.deg2rad(orientation_deg)
     u = xy @ np.array([np.cos(a), np.sin(a)])
     return (np.cos(2 * np.pi * u / spacing) + 1) / 2

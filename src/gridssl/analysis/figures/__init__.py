@@ -2,7 +2,8 @@
 
 One module per subject: ``maps`` (rate maps, autocorrelograms, arenas), ``population`` (scores,
 spacing, orientation), ``fourier`` (power, phases), ``topology`` (embedding, barcodes),
-``generalisation`` (start distance, separation, other walks), ``training`` (curves). Each has
+``generalisation`` (start distance, separation, other walks), ``code`` (every unit's period and
+lattice, the decorrelation curve), ``training`` (curves). Each has
 array-level functions (numpy arrays in, one PNG out) and, below them, functions that take the
 pipeline's result dataclasses (:mod:`gridssl.pipeline`). Every function writes its PNG atomically
 and returns the path; nothing here computes a scientific quantity (the only arithmetic is for
@@ -10,6 +11,7 @@ display: sorting, histograms, binned means via ``generalisation.binned``). Every
 names its variant.
 """
 
+from .code import unit_code
 from .fourier import fourier_panel, module_fourier, module_phases, phase_panel
 from .generalisation import (
     generalisation_panel,
@@ -55,5 +57,6 @@ __all__ = [
     "topology_torus",
     "torus_panel",
     "training_curves",
+    "unit_code",
     "velocity_tests",
 ]
