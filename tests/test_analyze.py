@@ -73,6 +73,7 @@ def test_analyze_writes_summary_figures_and_report(tiny_run, capsys):
     assert code["arena_m"] == 1.5 and code["periods"]["units"] == 16
     assert sum(code["periods"]["lattice_counts"].values()) == 16
     assert code["decorrelation"]["distance"][0] == 0.0
+    assert "every active unit (1.5 m arena)" in html  # in the claims table's modules row
     # every arena's maps and rollout as arrays, read back by `gridssl score`
     for a in ("1", "1.5"):
         assert np.load(out / f"maps_{a}m.npy").shape[0] == 16

@@ -639,8 +639,9 @@ def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
         Claim(
             "Several modules: periods and ratios",
             "typically 3 modules, periods about 0.45, 0.75, 1.27 m (ratios about 1.7)",
-            f"{first['n_modules']} module(s), {first['n_distinct_periods']} distinct period(s): "
-            f"{first['module_periods_m']} m, ratios {first['module_period_ratios']}",
+            f"grid cells: {first['n_modules']} module(s), {first['n_distinct_periods']} distinct "
+            f"period(s): {first['module_periods_m']} m, ratios {first['module_period_ratios']}"
+            + _unit_code_words(summary.get("unit_code")),
             first["n_distinct_periods"] >= 2,
         ),
         Claim(
@@ -729,6 +730,18 @@ def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
         )
     )
     return out
+
+
+def _unit_code_words(code: dict | None) -> str:
+    if not code:
+        return ""
+    mods = code["periods"]["modules"]
+    d = code["decorrelation"]
+    return (
+        f"; every active unit ({code['arena_m']:g} m arena): {len(mods)} module(s)"
+        + "".join(f", {m['period_m']} m x {m['n_units']} ({m['lattice']})" for m in mods)
+        + f"; decorrelation length {d['length_m']} m, recurrence {d['recurrence']}"
+    )
 
 
 def _still_words(summary: dict) -> str:
