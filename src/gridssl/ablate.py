@@ -37,15 +37,14 @@ from typing import Any
 
 import numpy as np
 
+from .analysis.figures._base import new_figure, save_png
 from .config import ConfigError
 from .io import atomic_write_text
 from .sweep import (
-    _figure,
-    html_page,
     parse_spec,
     result_columns,
     run_sweep,
-    save_png,
+    sweep_page,
     write_table,
 )
 
@@ -158,7 +157,7 @@ def representative(run: Path) -> tuple[np.ndarray, np.ndarray, tuple, float]:
 def ablation_figure(rows: list[dict], table: list[dict], out: Path, path: Path) -> Path:
     """Left: per condition, the best unit's rate map and SAC of its lowest-seed finished trial.
     Right: each metric as bars (mean over seeds) with 95% bootstrap CIs, seeds as dots."""
-    fig = _figure(13, 1.5 * len(ABLATIONS))
+    fig = new_figure(13, 1.5 * len(ABLATIONS))
     left, right = fig.subfigures(1, 2, width_ratios=[1, 2])
     maps_ax = left.subplots(len(ABLATIONS), 2, squeeze=False)
     for i, cond in enumerate(ABLATIONS):
@@ -242,7 +241,7 @@ def ablate(
         "period of a trial with modules. Representative maps: the best-scoring unit of the "
         "lowest-seed trial of each condition.",
     ]
-    page = html_page(
+    page = sweep_page(
         f"gridssl ablate: {out}",
         text,
         [

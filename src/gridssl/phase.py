@@ -154,15 +154,14 @@ def phase_figure(
     (across) by inner_y (down). Cells show the mean over seeds (and n when more than one)."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .analysis.figures._base import new_figure, save_png
 
     xs, ys = _values(rows, x), _values(rows, y)
     ixs, iys = _values(rows, inner_x), _values(rows, inner_y)
     nx, ny = len(xs) * len(ixs), len(ys) * len(iys)
-    fig, axes = plt.subplots(
-        1, len(metrics), figsize=((2.5 + 0.75 * nx) * len(metrics), 2.6 + 0.6 * ny), squeeze=False
-    )
+    fig = new_figure((2.5 + 0.75 * nx) * len(metrics), 2.6 + 0.6 * ny, layout=None)
+    fig.set_dpi(110)
+    axes = fig.subplots(1, len(metrics), squeeze=False)
     for ax, (metric, label, cmap, (lo, hi)) in zip(axes[0], metrics):
         grid, counts = phase_grid(rows, metric, x, y, inner_x, inner_y)
         for row, col in zip(*np.nonzero(counts)):
@@ -188,11 +187,7 @@ def phase_figure(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, Path(path))  # atomic; no pyplot state
 
 
 def _short(key: str | None) -> str:

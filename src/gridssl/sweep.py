@@ -37,9 +37,7 @@ every file that matters is written by rename. To retry a failed trial, delete it
 
 from __future__ import annotations
 
-import base64
 import csv
-import html
 import io
 import itertools
 import json
@@ -60,8 +58,9 @@ import numpy as np
 import yaml
 
 from . import rundir
+from .analysis.figures._base import new_figure, save_png
 from .config import ConfigError, load_config, preset_names
-from .io import atomic_write, atomic_write_text
+from .io import atomic_write_text
 
 SPEC_KEYS = ("preset", "steps", "seeds", "set", "grid", "conditions", "early_stop")
 FINAL = ("ok", "failed", "diverged", "stopped")  # a trial with one of these is not run again
@@ -471,25 +470,12 @@ def write_table(path: Path, columns: list[str], rows: list[dict]) -> None:
 # ----------------------------------------------------------------------------- figure + report
 
 
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_png(fig, path: Path) -> Path:
-    return atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
-
-
 def sweep_figure(rows: list[dict], columns: list[str], path: Path) -> Path:
     """Each metric (rows of panels) against each grid key (columns), one point per finished
     trial (colour: seed), the mean over the rest of the grid and the seeds as a black bar."""
     done = [r for r in rows if r["status"] in ("ok", "stopped")]
     keys = columns or ["seed"]
-    fig = _figure(3.2 * len(keys), 2.2 * len(PLOTTED))
+    fig = new_figure(3.2 * len(keys), 2.2 * len(PLOTTED))
     axes = fig.subplots(len(PLOTTED), len(keys), squeeze=False)
     seeds = sorted({r["seed"] for r in rows})
     colours = {s: f"C{i % 10}" for i, s in enumerate(seeds)}
@@ -525,62 +511,41 @@ def sweep_figure(rows: list[dict], columns: list[str], path: Path) -> Path:
     return save_png(fig, path)
 
 
-_CSS = (
-    "body{font-family:Helvetica,Arial,sans-serif;color:#222;max-width:1200px;margin:2em auto;"
-    "padding:0 1em;line-height:1.45}h1,h2{color:#3b528b}table{border-collapse:collapse;"
-    "font-size:0.85em;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}"
-    "th{background:#eef}td.t{text-align:left}img{max-width:100%;border:1px solid #ddd}"
-    ".bad{color:#b00}figcaption{color:#555;font-size:0.9em}"
-)
-
-
 def _cell(value: Any) -> str:
     if value is None or value == "":
-        return "&ndash;"
+        return "-"
     if isinstance(value, float):
         return f"{value:.3g}"
     if isinstance(value, list):
-        return html.escape(", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value))
-    return html.escape(str(value))
+        return ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value)
+    return str(value)
 
 
-def html_page(
+def sweep_page(
     title: str,
     paragraphs: list[str],
     tables: list[tuple[str, list[str], list[dict]]],
     figures: list[tuple[str, Path, str]],
 ) -> str:
-    """A self-contained HTML page (inline CSS, figures as data: URIs, all text escaped):
+    """A sweep or ablation page on the one page builder (gridssl.analysis.report.html_page):
     paragraphs, then figures (title, PNG path, caption), then tables (caption, columns, rows)."""
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        *(f"<p>{html.escape(p)}</p>" for p in paragraphs),
-    ]
-    for name, path, caption in figures:
-        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        parts += [
-            f"<h2>{html.escape(name)}</h2><figure><img alt='{html.escape(name)}' ",
-            f"src='data:image/png;base64,{data}'><figcaption>{html.escape(caption)}",
-            "</figcaption></figure>",
-        ]
+    from .analysis.report import (
+        Figure,
+        figures_html,
+        html_page,
+        paragraphs_html,
+        section_html,
+        table_html,
+    )
+
+    blocks = ["\n".join(paragraphs_html(p) for p in paragraphs)]
+    if figures:
+        shown = [Figure(name, path, caption) for name, path, caption in figures]
+        blocks.append(section_html("Figures", figures_html(shown)))
     for caption, columns, rows in tables:
-        parts.append(f"<h2>{html.escape(caption)}</h2><table><tr>")
-        parts += [f"<th>{html.escape(c)}</th>" for c in columns]
-        parts.append("</tr>")
-        for row in rows:
-            bad = " class='bad'" if row.get("status") in ("failed", "diverged") else ""
-            cells = "".join(
-                f"<td class='t'>{_cell(row.get(c))}</td>"
-                if c in ("trial", "condition", "error", "status")
-                else f"<td>{_cell(row.get(c))}</td>"
-                for c in columns
-            )
-            parts.append(f"<tr{bad}>{cells}</tr>")
-        parts.append("</table>")
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+        cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+        blocks.append(section_html(caption, table_html(columns, cells)))
+    return html_page(title, blocks)
 
 
 def write_sweep_report(out: Path, spec: SweepSpec, rows: list[dict], wall_s: float) -> Path:
@@ -595,7 +560,7 @@ def write_sweep_report(out: Path, spec: SweepSpec, rows: list[dict], wall_s: flo
         "cell scores > 0.3 and above its 95th percentile time-shift null, with >= 3 firing "
         "fields and not place-like. Each trial is a run directory under trials/.",
     ]
-    page = html_page(
+    page = sweep_page(
         f"gridssl sweep: {out}",
         text,
         [("Trials", result_columns(spec), rows)],

@@ -54,6 +54,11 @@ def _save(fig, path: PathLike) -> Path:
     return atomic_write(path, lambda fh: fig.savefig(fh, format="png"))
 
 
+#: the public names of the two helpers, for figures drawn outside this package (sweep, ablation)
+new_figure = _figure
+save_png = _save
+
+
 def _cmap(name: str, bad: str = NAN_COLOUR):
     return matplotlib.colormaps[name].with_extremes(bad=bad)
 
