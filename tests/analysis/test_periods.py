@@ -8,6 +8,7 @@ from gridssl.analysis.periods import period_modules, unit_periods
 from gridssl.analysis.synthetic import (
     bin_centres,
     hex_field,
+    hex_wavevectors,
     place_map,
     square_map,
     stripe_map,
@@ -97,6 +98,28 @@ def test_period_modules_split_at_gaps_and_drop_small_groups():
     assert [m.lattice for m in mods] == ["hexagonal", "square"]
     labels, mods = period_modules(period, lattice, period_ratio=1.7, min_units=2)
     assert list(labels) == [0, 0, 0, -1, 0, 0, 0, -1] and len(mods) == 1
+
+
+def test_a_hexagonal_module_with_units_read_as_bands_stays_one_module():
+    # elongated fields: two of the three waves weak in some units, which then read as bands with
+    # a period sqrt(3)/2 of the spacing; they share the module's wavelength, so one module
+    rng = np.random.default_rng(4)
+    xy = bin_centres(N_BINS, BIN)
+    maps = []
+    for i in range(12):
+        kv = hex_wavevectors(0.7, 10.0)
+        w = np.array([1.0, 1.0, 1.0]) if i < 8 else np.array([1.0, 0.1, 0.1])
+        d = xy - rng.uniform(0, 0.7, 2)
+        maps.append((np.cos(d @ kv.T) * w).sum(-1))
+    res = unit_periods(np.stack(maps), BIN, **SETTINGS)
+    assert list(res.lattice) == ["hexagonal"] * 8 + ["bands"] * 4
+    assert len(res.modules) == 1 and len(res.modules[0].units) == 12
+    assert res.modules[0].lattice == "hexagonal"
+    assert res.modules[0].period_m == pytest.approx(0.7, rel=0.03)
+    # at a finer gap ratio (1.1; sqrt(3)/2 is 1.155) the periods split, the wavelengths do not
+    wavelength = np.where(res.lattice == "bands", res.period, res.period * np.sqrt(3) / 2)
+    assert len(period_modules(res.period, res.lattice, 1.1, 3)[1]) == 2
+    assert len(period_modules(res.period, res.lattice, 1.1, 3, wavelength)[1]) == 1
 
 
 def test_bad_maps_are_refused():

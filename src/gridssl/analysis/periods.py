@@ -25,9 +25,13 @@ Per unit (maps ``(U, ny, nx)``, ``[y, x]`` images, NaN = unvisited, square bins 
 Periods (metres): hexagonal, the spacing between fields ``4 pi / (sqrt(3) mean |k|)``; square,
 ``2 pi / mean |k|`` (the side of the square cell); bands, ``2 pi / |k1|``.
 
-Modules: the periodic units sorted by period; a gap between consecutive periods larger than the
-ratio ``period_ratio`` starts a new module (single linkage in log period). Groups with fewer than
-``min_units`` units are left unassigned (label -1).
+Modules: the periodic units sorted by the wavelength of their strongest wave, ``2 pi / |k1|``; a
+gap between consecutive wavelengths larger than the ratio ``period_ratio`` starts a new module
+(single linkage in log wavelength). The wavelength, not the period, is what a module's units share
+whatever lattice each is read as: a hexagonal unit whose weaker waves fall under
+``partner_ratio`` reads as bands with a period sqrt(3)/2 of its spacing, and clustering periods
+would split it into a spurious module. A module's period is the median period of its units of the
+majority lattice type. Groups with fewer than ``min_units`` units are left unassigned (label -1).
 """
 
 from __future__ import annotations
@@ -219,7 +223,8 @@ def unit_periods(
     )
     explained = np.where(active, explained, np.nan)
     lattice = lattice.astype(str)
-    module, modules = period_modules(period, lattice, period_ratio, min_units)
+    wavelength = np.where(np.isfinite(period), 2 * np.pi / k1, np.nan)
+    module, modules = period_modules(period, lattice, period_ratio, min_units, wavelength)
     return UnitPeriods(
         lattice=lattice,
         period=period,
@@ -244,36 +249,41 @@ def unit_periods(
 
 
 def period_modules(
-    period: np.ndarray, lattice: np.ndarray, period_ratio: float, min_units: int
+    period: np.ndarray,
+    lattice: np.ndarray,
+    period_ratio: float,
+    min_units: int,
+    wavelength: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[CodeModule]]:
-    """Cluster units with a finite period into modules by gaps in log period.
+    """Cluster units with a finite period into modules by gaps in log ``wavelength`` (default:
+    the period itself).
 
     -> labels (U,) (-1: no period or a group smaller than ``min_units``) and the modules, finest
-    first. A gap between consecutive sorted periods with ratio > ``period_ratio`` separates two
-    modules.
+    first. A gap between consecutive sorted values with ratio > ``period_ratio`` separates two
+    modules; a module's period is the median period of its units of the majority lattice.
     """
     period = np.asarray(period, float)
+    key = period if wavelength is None else np.asarray(wavelength, float)
     labels = np.full(len(period), -1)
-    have = np.flatnonzero(np.isfinite(period))
+    have = np.flatnonzero(np.isfinite(period) & np.isfinite(key))
     if not len(have):
         return labels, []
-    order = have[np.argsort(period[have])]
-    gaps = np.flatnonzero(period[order][1:] / period[order][:-1] > period_ratio) + 1
+    order = have[np.argsort(key[have])]
+    gaps = np.flatnonzero(key[order][1:] / key[order][:-1] > period_ratio) + 1
     modules = []
     for group in np.split(order, gaps):
         if len(group) < min_units:
             continue
         labels[group] = len(modules)
+        counts = {n: int((lattice[group] == n).sum()) for n in ("hexagonal", "square", "bands")}
+        majority = max(counts, key=lambda n: counts[n])
         p = period[group]
         modules.append(
             CodeModule(
                 units=np.sort(group),
-                period_m=float(np.median(p)),
+                period_m=float(np.median(period[group][lattice[group] == majority])),
                 period_range_m=(float(p.min()), float(p.max())),
-                lattice_counts={
-                    name: int((lattice[group] == name).sum())
-                    for name in ("hexagonal", "square", "bands")
-                },
+                lattice_counts=counts,
             )
         )
     return labels, modules
