@@ -15,7 +15,7 @@ from gridssl.evaluate import arena_rollout
 # outer 0.4-1.0 of the map size), 20-shuffle time-shift null; 960 walks of 100 steps (60 samples
 # per bin, as `gridssl analyze` draws them), trajectory seed 0.
 CLAIMED_GRID_CELLS = 43  # of 48
-CLAIMED_PERIOD_M = 0.7375
+CLAIMED_PERIOD_M = 0.7153
 
 
 def test_pretrained_rollout_gives_the_claimed_grid_cells():
@@ -45,22 +45,22 @@ def card():
 
 
 def test_card_median_score_and_bnt_fraction(card):
-    """Median min-max score 1.44: a median of 48 scores far above the 0.3 threshold, so not
+    """Median min-max score 1.48: a median of 48 scores far above the 0.3 threshold, so not
     threshold-sensitive; the 5% tolerance covers float16 weights and BLAS rounding, and is far
     tighter than what separates grid codes (> 1) from noise (< 0.35). BNT fraction 90%: a count
     over a threshold, so allow +-3 units of 48 (6%) rather than an exact count."""
     _, _, s = card
-    assert s["score_median"] == pytest.approx(1.44, rel=0.05)
-    assert abs(s["bnt_fraction"] - 0.90) <= 3 / 48 + 1e-9
+    assert s["score_median"] == pytest.approx(1.48, rel=0.05)
+    assert abs(s["bnt_fraction"] - 0.896) <= 3 / 48 + 1e-9
 
 
 def test_card_orientation(card):
-    """Module orientation 40.8 deg, spread 0.1 deg: the SAC peak angles of 43 units agree to
-    0.1 deg, so +-1 deg (ten spreads, a fifth of a 5 cm bin's angle at the 0.74 m period)
+    """Module orientation 42.4 deg, spread 0.07 deg: the SAC peak angles of 43 units agree to
+    0.1 deg, so +-1 deg (ten spreads, a fifth of a 5 cm bin's angle at the 0.72 m period)
     catches any rotation of the lattice without depending on rounding."""
     _, _, s = card
     assert len(s["module_orientations_deg"]) == 1
-    assert s["module_orientations_deg"][0] == pytest.approx(40.8, abs=1.0)
+    assert s["module_orientations_deg"][0] == pytest.approx(42.4, abs=1.0)
     assert s["module_orientation_spread_deg"][0] < 1.0
 
 

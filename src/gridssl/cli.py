@@ -398,7 +398,9 @@ def cmd_demo(args) -> int:
 
     out = Path(args.out)
     # --steps / --seed are checked whichever branch runs (a bad value is never ignored)
-    checked = load_config("cpu", train__steps=args.steps, train__seed=args.seed)
+    # 1 torch thread: how the shipped network was trained, so --retrain regrows it (thread counts
+    # round differently and training amplifies rounding)
+    checked = load_config("cpu", train__steps=args.steps, train__seed=args.seed, train__threads=1)
     shipped = pretrained_path()
     if shipped.exists() and not args.retrain:
         print(f"demo: analysing the shipped checkpoint ({shipped.parent / 'MODEL_CARD.md'})")
