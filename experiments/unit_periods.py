@@ -47,8 +47,7 @@ def main() -> None:
     a = ap.parse_args()
     net = load(a.model)
     cfg = dataclasses.replace(AnalysisConfig(shuffles=0), unit_code_arena=a.arena)
-    ro = P.rollout(net, cfg, arenas=(cfg.arenas[0],))
-    maps = P.unit_code_maps(net, ro, P.population(ro, cfg), cfg)
+    maps = P.unit_code_maps(net, None, cfg)  # that arena's walks, as `gridssl analyze` draws them
     groups = a.groups or getattr(net.cfg, "groups", 1) or 1
     print(f"{a.model}: {a.arena:g} m arena, {cfg.bin_size:g} m bins")
     print("| units | hexagonal | square | bands | aperiodic | silent | modules |")

@@ -172,14 +172,14 @@ def test_unit_code_gets_the_same_maps_with_or_without_that_arena_in_the_rollout(
     cfg = dataclasses.replace(cfg, unit_code_arena=1.5)
     net = load(tiny_run)
     ro = P.rollout(net, cfg)
-    both = P.unit_code(net, ro, P.population(ro, cfg), cfg)
+    both = P.unit_code(net, P.population(ro, cfg), cfg)
     ro1 = P.rollout(net, cfg, arenas=(1.0,))
-    own = P.unit_code(net, ro1, P.population(ro1, cfg), cfg)
+    own = P.unit_code(net, P.population(ro1, cfg), cfg)
     assert both.arena == own.arena == 1.5 and len(both.periods.lattice) == 16
     np.testing.assert_array_equal(both.periods.lattice, own.periods.lattice)
     np.testing.assert_array_equal(both.periods.period, own.periods.period)
     np.testing.assert_array_equal(both.decorrelation.distance, own.decorrelation.distance)
-    assert P.unit_code(net, ro, None, dataclasses.replace(cfg, unit_code_arena=0.0)) is None
+    assert P.unit_code(net, None, dataclasses.replace(cfg, unit_code_arena=0.0)) is None
 
 
 def s_still_ok(m: dict) -> bool:

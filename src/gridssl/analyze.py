@@ -131,7 +131,7 @@ def run_pipeline(
     code = None
     if unit_code:
         with clock.stage("unit code"):
-            code = P.unit_code(net, ro, pops, cfg)
+            code = P.unit_code(net, pops, cfg)
     return Analysis(
         str(path), net.n_units, cfg, ro, pops, mods, four, topo, gen, vel, lw, code, clock.timings
     )
@@ -564,20 +564,27 @@ def _unit_code_summary(code: P.UnitCode) -> dict:
     }
 
 
+CODE_METRICS = (  # the keys of code_metrics, in order
+    "code_hexagonal_fraction",
+    "code_square_fraction",
+    "code_bands_fraction",
+    "code_aperiodic_fraction",
+    "code_n_modules",
+    "code_module_periods_m",
+    "code_module_sizes",
+    "code_module_lattices",
+    "decorrelation_length_m",
+    "decorrelation_recurrence",
+)
+
+
 def code_metrics(code: P.UnitCode | None) -> dict:
     """The unit-code stage as flat trial metrics (None where the stage did not run): the
     fraction of active units per lattice type, the modules of periodic units (periods, sizes,
     majority lattice; finest first), the decorrelation length and the recurrence."""
     keys = ("hexagonal", "square", "bands", "aperiodic")
     if code is None:
-        return {f"code_{k}_fraction": None for k in keys} | {
-            "code_n_modules": None,
-            "code_module_periods_m": None,
-            "code_module_sizes": None,
-            "code_module_lattices": None,
-            "decorrelation_length_m": None,
-            "decorrelation_recurrence": None,
-        }
+        return dict.fromkeys(CODE_METRICS)
     counts = code.periods.counts()
     active = sum(counts[k] for k in keys)
     mods = code.periods.modules

@@ -407,9 +407,7 @@ class UnitCode:
     decorrelation: Decorrelation
 
 
-def unit_code_maps(
-    net: SICNet, rollouts: Rollouts, pops: Populations | None, cfg: AnalysisConfig
-) -> np.ndarray:
+def unit_code_maps(net: SICNet, pops: Populations | None, cfg: AnalysisConfig) -> np.ndarray:
     """The rate maps (U, ny, nx) of the ``analysis.unit_code_arena`` arena: that arena's maps
     where the populations have them; otherwise from a rollout there with the walks that arena
     gets in ``gridssl analyze`` (same seed), so both give the same maps."""
@@ -436,14 +434,12 @@ def unit_periods_of(maps: np.ndarray, cfg: AnalysisConfig) -> UnitPeriods:
     )
 
 
-def unit_code(
-    net: SICNet, rollouts: Rollouts, pops: Populations | None, cfg: AnalysisConfig
-) -> UnitCode | None:
+def unit_code(net: SICNet, pops: Populations | None, cfg: AnalysisConfig) -> UnitCode | None:
     """The unit-code stage on :func:`unit_code_maps` (None where ``analysis.unit_code_arena`` is
     0)."""
     if not cfg.unit_code_arena:
         return None
-    maps = unit_code_maps(net, rollouts, pops, cfg)
+    maps = unit_code_maps(net, pops, cfg)
     decor = decorrelation(
         maps, cfg.bin_size, max_r=cfg.decorrelation_max_r, level=cfg.decorrelation_level
     )

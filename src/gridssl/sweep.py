@@ -511,16 +511,6 @@ def sweep_figure(rows: list[dict], columns: list[str], path: Path) -> Path:
     return save_png(fig, path)
 
 
-def _cell(value: Any) -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    if isinstance(value, list):
-        return ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value)
-    return str(value)
-
-
 def sweep_page(
     title: str,
     paragraphs: list[str],
@@ -543,7 +533,7 @@ def sweep_page(
         shown = [Figure(name, path, caption) for name, path, caption in figures]
         blocks.append(section_html("Figures", figures_html(shown)))
     for caption, columns, rows in tables:
-        cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+        cells = [[row.get(c) for c in columns] for row in rows]  # table_html formats each value
         blocks.append(section_html(caption, table_html(columns, cells)))
     return html_page(title, blocks)
 

@@ -251,25 +251,15 @@ def test_unit_code_figure_with_and_without_periodic_units(tmp_path):
     from types import SimpleNamespace
 
     from gridssl.analysis.decorrelation import decorrelation
-    from gridssl.analysis.periods import unit_periods
     from gridssl.config import AnalysisConfig
+    from gridssl.pipeline import unit_periods_of
 
-    c = AnalysisConfig()
-    kw = dict(
-        active_fraction=c.unit_active_fraction,
-        min_explained=c.unit_min_explained,
-        partner_ratio=c.unit_partner_ratio,
-        angle_tolerance_deg=c.unit_angle_tolerance_deg,
-        k_tolerance=c.unit_k_tolerance,
-        period_ratio=c.module_period_ratio,
-        min_units=c.module_min_units,
-    )
     grids, _, _ = syn.modular_population([0.5, 0.8], 6, n_bins=60, rng=0)
     places = np.stack([syn.place_map(60, 0.05, (x, 0.0), 0.1) for x in np.linspace(-1, 1, 8)])
     for name, maps in (("grids", grids), ("places", places)):
         code = SimpleNamespace(
             arena=3.0,
-            periods=unit_periods(maps, 0.05, **kw),
+            periods=unit_periods_of(maps, AnalysisConfig()),  # 5 cm bins
             decorrelation=decorrelation(maps, 0.05, max_r=1.0, level=0.9),
         )
         ref = decorrelation(grids[:6], 0.05, max_r=1.0, level=0.9)
