@@ -134,17 +134,17 @@ def run_analyze(n_units: int = 128, arenas=(2.0, 3.0, 4.0)) -> dict:
     import torch
 
     from gridssl.analyze import analyze
-    from gridssl.config import AnalysisConfig, load_config
+    from gridssl.config import load_config
     from gridssl.model import SICNet
 
-    cfg = load_config("paper", overrides=[f"model.n_units={n_units}"])
+    arena_set = "analysis.arenas=" + ",".join(str(a) for a in arenas)
+    cfg = load_config("paper", overrides=[f"model.n_units={n_units}", arena_set])
     net = SICNet(cfg.model, torch.Generator().manual_seed(0))
     with tempfile.TemporaryDirectory() as tmp:
         ck = Path(tmp) / "model.pt"
         torch.save({"model": net.state_dict(), "config": cfg.to_dict()}, ck)
         t0 = time.perf_counter()
-        acfg = AnalysisConfig(arenas=tuple(arenas))
-        summary = analyze(ck, Path(tmp) / "analysis", acfg, progress=False)
+        summary = analyze(ck, Path(tmp) / "analysis", progress=False)  # the model's analysis.*
         total = time.perf_counter() - t0
     print(f"gridssl analyze: {n_units}-unit model, arenas {arenas} m, topology included")
     print(f"{'stage':<40}{'seconds':>10}")

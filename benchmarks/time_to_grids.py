@@ -47,16 +47,19 @@ def main() -> None:
 
     # after argparse: `--help` answers without importing torch's model code
     from gridssl import pipeline
-    from gridssl.config import load_analysis_config, load_config
+    from gridssl.config import load_config
     from gridssl.train import Trainer
 
     if a.threads:
         torch.set_num_threads(a.threads)
-    train_set = [x for x in a.set if not x.startswith("analysis.")]
-    acfg = load_analysis_config(
-        [x for x in a.set if x.startswith("analysis.")], shuffles=a.shuffles
+    cfg = load_config(
+        a.preset,
+        overrides=a.set,
+        train__seed=a.seed,
+        train__steps=a.steps,
+        analysis__shuffles=a.shuffles,
     )
-    cfg = load_config(a.preset, overrides=train_set, train__seed=a.seed, train__steps=a.steps)
+    acfg = cfg.analysis
     out = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="time_to_grids_")) / "run"
     trainer = Trainer.create(cfg, out, "benchmarks/time_to_grids.py")
     rows, clock = [], 0.0

@@ -5,7 +5,7 @@
     python experiments/modules_map.py runs/modules-coarse --fig /tmp/p.png \
         --followup experiments/modules_seeds.yaml --seeds 1 2
 
-Draws the phase diagram (gridssl.phase.phase_figure: N across, T down, w_cap x isometry range
+Draws the phase diagram (phase.py: phase_figure: N across, T down, w_cap x isometry range
 inside each block; colour: modules, grid fraction, place-like fraction, mean over seeds) and prints
 every finished trial as a Markdown table (the keys that differ between trials; the shared ones
 are in each sweep.yaml). Trials from different sweeps that share the keys are
@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 
 import yaml
+from phase import followup_spec, phase_figure, read_trials, trials_markdown
 
 from gridssl.io import atomic_write_text
-from gridssl.phase import followup_spec, phase_figure, read_trials, trials_markdown
 from gridssl.sweep import METRICS
 
 SHOWN = ("grid_fraction", "place_fraction", "square_fraction", "n_distinct_periods", "goal_modules",

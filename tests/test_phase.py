@@ -1,7 +1,19 @@
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 
-from gridssl.phase import cell_means, phase_figure, phase_grid, read_trials, trials_markdown
 from gridssl.sweep import write_table
+
+# the modules map is study code (experiments/phase.py), built on the library's public API
+_path = Path(__file__).resolve().parents[1] / "experiments" / "phase.py"
+_spec = importlib.util.spec_from_file_location("phase", _path)
+phase = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("phase", phase)
+_spec.loader.exec_module(phase)
+cell_means, phase_figure, phase_grid = phase.cell_means, phase.phase_figure, phase.phase_grid
+read_trials, trials_markdown = phase.read_trials, phase.trials_markdown
 
 COLS = ["trial", "seed", "model.n_units", "data.seq_len", "loss.w_cap", "status",
         "grid_fraction", "n_distinct_periods", "place_fraction", "module_periods_m"]  # fmt: skip
@@ -56,7 +68,7 @@ def test_phase_grid_places_each_cell_and_leaves_missing_ones_empty(tmp_path):
 def test_followup_spec_reruns_configurations_with_two_periods(tmp_path):
     import yaml
 
-    from gridssl.phase import followup_spec
+    followup_spec = phase.followup_spec
     from gridssl.sweep import load_spec, make_trials, parse_spec
 
     raw = {"preset": "tiny", "steps": 30, "seeds": [0], "set": {"train.eval_every": 10},
@@ -89,7 +101,7 @@ def test_followup_spec_reruns_configurations_with_two_periods(tmp_path):
 
 
 def test_goal_modules_counts_well_separated_modules_of_seven_cells():
-    from gridssl.phase import goal_modules
+    goal_modules = phase.goal_modules
 
     assert goal_modules([0.45, 0.75, 1.27], [10, 9, 8]) == 3  # the paper's modules
     assert goal_modules([0.45, 0.75, 1.27], [10, 6, 8]) == 2  # too few cells in the middle one

@@ -1,13 +1,16 @@
-"""The in-training evaluation (``train.quick_eval`` and ``analysis.summary.grid_summary``) on
+"""The in-training evaluation (``train.quick_eval`` and the scoring stage it shares with every
+measurement, ``pipeline.score_population``) on
 planted codes whose grid cells are known: hexagonal units count, a place unit and a stripe unit
 do not, and the numbers follow the configured rule."""
+
+import dataclasses
 
 import numpy as np
 import torch
 
-from gridssl.analysis.summary import grid_summary
 from gridssl.analysis.synthetic import hex_field
 from gridssl.config import AnalysisConfig, load_config
+from gridssl.pipeline import score_population
 from gridssl.train import quick_eval
 
 N_HEX = 6  # units 0..5: hexagonal grids; unit 6: one place field; unit 7: stripes
@@ -41,30 +44,33 @@ class PlantedNet(torch.nn.Module):
         return torch.as_tensor(planted(batch.positions.numpy()), dtype=torch.float32)
 
 
-def test_grid_summary_counts_the_planted_grid_cells():
+def grid_fraction(xy, cfg: AnalysisConfig) -> float:
+    return float(score_population(xy, planted(xy), (-1, 1, -1, 1), cfg, 0, 0).is_grid.mean())
+
+
+def test_scoring_stage_counts_the_planted_grid_cells():
     rng = np.random.default_rng(0)
     xy = rng.uniform(-1, 1, size=(120_000, 2))
-    s = grid_summary(xy, planted(xy), (-1, 1, -1, 1), 0.05)
-    assert s["grid_fraction"] == N_HEX / 8
-    assert s["multi_field"] == 7 / 8  # the stripe's bands are fields, the place unit has one
-    assert s["score_max"] > 0.8  # clean hexagonal maps score high
+    cfg = AnalysisConfig(bin_size=0.05)
+    pop = score_population(xy, planted(xy), (-1, 1, -1, 1), cfg, 0, 0)
+    assert pop.is_grid.mean() == N_HEX / 8
+    # the stripe's bands are fields, the place unit has one
+    assert (pop.fields.n_fields >= cfg.min_fields).mean() == 7 / 8
+    score_max = float(np.nanmax(pop.scores.scores))
+    assert score_max > 0.8  # clean hexagonal maps score high
     # the field rule: a grid needs min_fields fields (none has 400 in a 2 m box)
-    assert grid_summary(xy, planted(xy), (-1, 1, -1, 1), 0.05, min_fields=400)["grid_fraction"] == 0
+    assert grid_fraction(xy, dataclasses.replace(cfg, min_fields=400)) == 0
     # a stricter threshold than any planted grid's score leaves no grid cell
-    assert (
-        grid_summary(xy, planted(xy), (-1, 1, -1, 1), 0.05, threshold=s["score_max"])[
-            "grid_fraction"
-        ]
-        == 0.0
-    )
+    assert grid_fraction(xy, dataclasses.replace(cfg, threshold=score_max)) == 0.0
 
 
 def test_quick_eval_counts_the_planted_grid_cells_along_training_batches():
     cfg = load_config("cpu")
     ev = quick_eval(PlantedNet(), cfg, step=7)
     assert ev["grid_fraction"] == N_HEX / 8
-    # the rule comes from the AnalysisConfig: asking for more fields than a grid has in the box
-    assert quick_eval(PlantedNet(), cfg, 7, AnalysisConfig(min_fields=400))["grid_fraction"] == 0
+    # the rule comes from the config's analysis section: more fields than a grid has in the box
+    strict = load_config("cpu", overrides=["analysis.min_fields=400"])
+    assert quick_eval(PlantedNet(), strict, 7)["grid_fraction"] == 0
     # deterministic in (seed, step)
     assert quick_eval(PlantedNet(), cfg, step=7) == ev
 

@@ -332,3 +332,151 @@ def test_a_diverged_trial_is_recorded_as_diverged_and_not_rerun(tmp_path, monkey
     assert on_disk["status"] == "diverged"
     monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("a final trial was rerun"))
     assert sweep.run_trial(spec.to_dict(), trial, str(tmp_path))["status"] == "diverged"
+
+
+# ----------------------------------------------------------------------------- executors
+
+
+def _two_trials(tmp_path: Path) -> Path:
+    spec = {"preset": "tiny", "steps": 10, "seeds": [0], "grid": {"model.n_units": [8, 12]}}
+    return _spec(tmp_path, spec)
+
+
+def _without_timing(out: Path) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "train_s"} for r in _rows(out)]
+
+
+def test_both_executors_write_the_same_results(tmp_path):
+    """One spec, one trial runner, one results writer: a local process pool and Ray give the
+    same table (training time aside) for the same two trials."""
+    spec = _two_trials(tmp_path)
+    local, ray = tmp_path / "local", tmp_path / "ray"
+    assert main(["sweep", str(spec), "--out", str(local), "--executor", "local"]) == 0
+    assert main(["sweep", str(spec), "--out", str(ray), "--workers", "2"]) == 0
+    assert _without_timing(local) == _without_timing(ray)
+    assert {r["status"] for r in _rows(local)} == {"ok"} and len(_rows(local)) == 2
+
+
+def test_local_trials_are_taken_over_by_the_ray_sweep(tmp_path):
+    """--only runs a chosen subset on the local pool (recording train.device); --collect
+    tabulates without running; the Ray sweep of the same spec runs only what is left."""
+    spec, out = _two_trials(tmp_path), tmp_path / "out"
+    chosen, other = "model.n_units=12_seed=0", "model.n_units=8_seed=0"
+    args = ["--executor", "local", "--only", "n_units=12", "--workers", "1", "--device", "auto"]
+    assert main(["sweep", str(spec), "--out", str(out), *args]) == 0
+    rec = json.loads((out / "trials" / chosen / "trial.json").read_text())
+    assert rec["status"] == "ok" and rec["steps"] == 10 and "grid_fraction" in rec["metrics"]
+    assert not (out / "trials" / other).exists()
+    assert (
+        yaml.safe_load((out / "trials" / chosen / "config.yaml").read_text())["train"]["device"]
+        == "auto"
+    )
+    assert main(["sweep", str(spec), "--out", str(out), "--collect"]) == 0
+    assert {r["trial"]: r["status"] for r in _rows(out)} == {other: "pending", chosen: "ok"}
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1"]) == 0
+    assert {r["status"] for r in _rows(out)} == {"ok"}
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--executor", "local", "--address", "127.0.0.1:6379"], "needs --executor ray"),
+        (["--executor", "local", "--early-stop", "2"], "needs --executor ray"),
+        (["--deadline-s", "10"], "need --executor local"),
+        (["--executor", "local", "--deadline-s", "-1"], "--deadline-s -1"),
+    ],
+)
+def test_executor_options_refused_in_one_line(tmp_path, capsys, args, needle):
+    spec = _spec(
+        tmp_path, {"preset": "tiny", "steps": 10, "seeds": [0], "set": {"train.eval_every": 5}}
+    )
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+    assert not out.exists()
+
+
+class _FakeFlight:
+    def __init__(self, name, steps, done, started):
+        self.trial, self.steps, self.done, self.started = name, steps, done, started
+
+    def steps_done(self):
+        return self.done
+
+
+def test_shedding_keeps_what_can_finish_in_priority_order():
+    from gridssl.sweep import EVAL_MARGIN_S, shed
+
+    now = 1000.0
+    # three trials, each 100 s in at 10 steps/s: the machine does 30 steps/s in all
+    flight = [_FakeFlight(n, 2000, 1000, now - 100) for n in "abc"]
+    left = EVAL_MARGIN_S + 90  # 2700 steps of budget: a and b (1000 left each) fit, c not
+    assert [f.trial for f in shed(flight, now, left)] == ["c"]
+    assert shed(flight, now, EVAL_MARGIN_S + 1000) == []  # all fit
+    # the first trial is never stopped, even when nothing fits
+    assert [f.trial for f in shed(flight, now, EVAL_MARGIN_S)] == ["b", "c"]
+    # a trial still warming up: no judgement yet
+    young = [*flight[:2], _FakeFlight("d", 2000, 0, now - 1)]
+    assert shed(young, now, left) == []
+
+
+def test_local_deadline_kills_running_trials_that_then_resume(tmp_path):
+    """At the deadline the running trial is killed with its checkpoints kept; the rerun of the
+    same command resumes it to the end."""
+    spec = _spec(
+        tmp_path,
+        {"preset": "tiny", "steps": 400, "seeds": [0], "set": {"train.ckpt_every": 20}},
+    )
+    out = tmp_path / "out"
+    run = out / "trials" / "seed=0"
+    args = ["sweep", str(spec), "--out", str(out), "--executor", "local", "--workers", "1"]
+    assert main([*args, "--deadline-s", "20"]) == 1
+    assert _rows(out)[0]["status"] == "interrupted"
+    assert json.loads((run / "trial.json").read_text())["status"] == "running"
+    assert list(run.glob("checkpoints/step_*"))
+    assert main(args) == 0
+    logged = _steps(run)
+    assert logged[-1] == 400 and len(logged) == len(set(logged))
+    assert _rows(out)[0]["status"] == "ok"
+
+
+def test_steps_done_reads_the_last_logged_step(tmp_path):
+    from gridssl.sweep import _Flight
+
+    f = _Flight("t", None, None, 0.0, 100, tmp_path / "t")
+    assert f.steps_done() == 0
+    f.run.mkdir(parents=True)
+    lines = [json.dumps({"step": s, "total": 1.0}) for s in (5, 10, 15)]
+    (f.run / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 2')  # a cut last line
+    assert f.steps_done() == 15
+
+
+def test_sweep_analysis_settings_reach_the_trials_measurement(tmp_path, monkeypatch):
+    """``set: {analysis.shuffles: 3}`` is saved in the trial's config and is what the trial's
+    final measurement uses (the one trial runner, in this process)."""
+    from gridssl import pipeline
+    from gridssl.sweep import make_trials, run_trial
+
+    seen = []
+    real = pipeline.population
+
+    def spy(rollouts, cfg):
+        seen.append((cfg.shuffles, cfg.arenas))
+        return real(rollouts, cfg)
+
+    monkeypatch.setattr(pipeline, "population", spy)
+    spec = parse_spec(
+        {
+            "preset": "tiny",
+            "steps": 10,
+            "seeds": [0],
+            "set": {"analysis.shuffles": 3, "analysis.arenas": [1.5, 3.0]},
+        }
+    )
+    (trial,) = make_trials(spec)
+    rec = run_trial(spec.to_dict(), trial, str(tmp_path))
+    assert rec["status"] == "ok", rec.get("error")
+    saved = yaml.safe_load((tmp_path / "trials" / trial.name / "config.yaml").read_text())
+    assert saved["analysis"]["shuffles"] == 3
+    assert seen and all(s == (3, (1.5, 3.0)) for s in seen)

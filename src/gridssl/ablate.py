@@ -41,6 +41,7 @@ from .analysis.figures._base import new_figure, save_png
 from .config import ConfigError
 from .io import atomic_write_text
 from .sweep import (
+    Executor,
     parse_spec,
     result_columns,
     run_sweep,
@@ -82,7 +83,6 @@ METRICS = (
 BOOTSTRAP_SEED = 0
 N_BOOT = 10_000
 CI_LEVEL = 0.95
-REPRESENTATIVE_ARENA_M = 2.0
 
 
 def bootstrap_ci(
@@ -137,21 +137,18 @@ def table_columns() -> list[str]:
 
 
 def representative(run: Path) -> tuple[np.ndarray, np.ndarray, tuple, float]:
-    """The best-scoring unit of a trial in a 2 m arena: rate map (ny, nx), SAC, box, score."""
-    from .analysis.gridscore import grid_scores
-    from .analysis.ratemaps import rate_maps
-    from .analysis.sac import autocorrelogram
+    """The best-scoring unit of a trial in its primary arena (the run's ``analysis`` section,
+    threshold rule only): rate map (ny, nx), SAC, box, min-max score."""
+    from . import pipeline as P
+    from .analyze import measuring_config
     from .checkpoint import load
-    from .data import Arena
-    from .evaluate import arena_rollout
 
-    arena = Arena(REPRESENTATIVE_ARENA_M)
-    ro = arena_rollout(load(run), arena, seed=0)
-    rm = rate_maps(*ro.flat, arena.box, 0.05)
-    sacs = autocorrelogram(rm.maps)  # (U, 2ny-1, 2nx-1)
-    scores = grid_scores(sacs, variant="minmax").scores
+    cfg = measuring_config(run)
+    ro = P.rollout(load(run), cfg, cfg.arenas[:1]).by_arena[cfg.arenas[0]]
+    pop = P.score_population(*ro.flat, ro.arena.box, cfg, cfg.seed, 0)
+    scores = pop.scores.scores
     u = int(np.argmax(np.nan_to_num(scores, nan=-np.inf))) if np.isfinite(scores).any() else 0
-    return rm.maps[u], sacs[u], arena.box, float(scores[u])
+    return pop.maps.maps[u], pop.sacs[u], ro.arena.box, float(scores[u])
 
 
 def ablation_figure(rows: list[dict], table: list[dict], out: Path, path: Path) -> Path:
@@ -215,9 +212,11 @@ def ablate(
     steps: int | None = None,
     workers: int | None = None,
     address: str | None = None,
+    executor: str = "ray",
 ) -> list[dict]:
-    """Run every condition x seeds 0..seeds-1 as one sweep into ``out``; write ablations.csv/.json,
-    ablations.png and ablations.html; return the sweep's result rows."""
+    """Run every condition x seeds 0..seeds-1 as one sweep into ``out`` (``executor``: "ray" or
+    "local", :class:`gridssl.sweep.Executor`); write ablations.csv/.json, ablations.png and
+    ablations.html; return the sweep's result rows."""
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ConfigError(f"--seeds {seeds!r} is not allowed: an integer >= 1")
     spec = parse_spec(
@@ -226,7 +225,7 @@ def ablate(
     )
     out = Path(out)
     t0 = time.perf_counter()
-    rows = run_sweep(spec, out, workers, address)
+    rows = run_sweep(spec, out, workers, address, executor=Executor(executor))
     table = ablation_table(rows)
     write_table(out / "ablations.csv", table_columns(), table)
     fig = ablation_figure(rows, table, out, out / "ablations.png")

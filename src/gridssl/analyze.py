@@ -6,7 +6,8 @@ run on one trained network, then figures, ``summary.json`` and one self-containe
     eval:           the same on the primary arena, without topology   -> RUN/eval/
     trial_metrics:  the same on the primary arena, no figures         -> a dict (sweeps)
 
-Every setting is an :class:`~gridssl.config.AnalysisConfig`.
+Every setting is an :class:`~gridssl.config.AnalysisConfig`: the ``analysis`` section of the
+network's own run config unless the caller passes one (:func:`measuring_config`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from . import pipeline as P
 from .analysis import figures
 from .analysis.report import Claim, Figure, write_report
 from .checkpoint import load, read_metrics
-from .config import AnalysisConfig
+from .config import AnalysisConfig, ConfigError, config_from_dict
 from .io import atomic_write, atomic_write_text
 from .train import resolve_device
 
@@ -140,6 +141,19 @@ def run_pipeline(
 # ----------------------------------------------------------------------------- commands
 
 
+def measuring_config(path: str | Path, overrides: list[str] | None = None) -> AnalysisConfig:
+    """How ``path`` (a run directory, checkpoint or "pretrained") is measured: the ``analysis``
+    section of its own config (defaults where it has none), then ``analysis.KEY=VALUE``
+    overrides, by the one resolver (:func:`gridssl.config.config_from_dict`)."""
+    for item in overrides or []:
+        if not item.strip().startswith("analysis."):
+            raise ConfigError(
+                f"--set {item!r} is not allowed here: measuring takes analysis.KEY=VALUE, e.g. "
+                "analysis.bin_size=0.1"
+            )
+    return config_from_dict(load(path).config.to_dict(), overrides).analysis
+
+
 def analyze(
     path: str | Path,
     out: str | Path | None = None,
@@ -150,7 +164,7 @@ def analyze(
     """Analyse a run directory, checkpoint or "pretrained"; write ``out`` (default RUN/analysis):
     summary.json, figures/, report.html and, per arena, the rate maps and rollout as arrays
     (:func:`write_arrays`). Returns the summary (with ``report``: its path)."""
-    cfg = cfg or AnalysisConfig()
+    cfg = cfg or measuring_config(path)
     out = Path(out) if out is not None else default_out(path)
     names = ["rollout", "grid population", "modules + Fourier", "generalisation"]
     names += ["topology"] * cfg.topology + ["other velocity statistics"] * cfg.velocity_tests
@@ -181,7 +195,7 @@ def evaluate(
     writes ``eval_{A}m.json`` (with every unit's score), ``ratemaps_{A}m.png`` and the arrays
     of :func:`write_arrays` to ``out`` (default RUN/eval). Returns the summary (without the
     per-unit scores)."""
-    cfg = cfg or AnalysisConfig()
+    cfg = cfg or measuring_config(path)
     size = cfg.arenas[0]
     a = run_pipeline(
         path,
@@ -251,9 +265,10 @@ def trial_metrics(run: str | Path, cfg: AnalysisConfig | None = None) -> dict:
     invariance_ratio: revisit / random state distance along the primary arena's walks;
     far_dist / far_cos: the training-time far-pair state distance and cosine
     (``train.far_pair_m``), the mean of the last ``FAR_PAIR_WINDOW`` logged values. None where a
-    number is undefined.
+    number is undefined. ``cfg``: the run's own analysis section by default (a sweep's
+    ``set: {analysis.KEY: ...}`` reaches here through it).
     """
-    cfg = cfg or AnalysisConfig()
+    cfg = cfg or measuring_config(run)
     a = run_pipeline(run, cfg, arenas=cfg.arenas[:1], topology=False, velocity=False)
     s = a.pops.primary.summary()
     walks = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .ablate import ABLATIONS
 from .analysis.population import GRID_VARIANTS
-from .config import ConfigError, describe, load_analysis_config, load_config, preset_names
+from .config import AnalysisConfig, ConfigError, describe, load_config, preset_names
 
 EPILOG_TRAIN = """\
 examples:
@@ -47,6 +47,16 @@ def _set_option(p: argparse.ArgumentParser, what: str, example: str) -> None:
         default=[],
         metavar="KEY=VALUE",
         help=f"override one {what}, e.g. --set {example} (repeatable)",
+    )
+
+
+def _executor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--executor",
+        choices=("ray", "local"),
+        default="ray",
+        help="ray: a local Ray or a cluster (--address), with early stopping (default); local: a "
+        "plain pool of processes on this machine, no Ray needed",
     )
 
 
@@ -183,23 +193,22 @@ def cmd_info(args) -> int:
 # input answer without importing torch, matplotlib and the analysis (seconds).
 
 
-def _analysis_config(args, **direct):
-    """The AnalysisConfig of ``eval`` / ``analyze``: defaults < --set analysis.KEY=VALUE < flags."""
-    return load_analysis_config(
-        args.set,
-        bin_size=args.bin_size,
-        shuffles=args.shuffles,
-        seed=args.seed,
-        **direct,
-    )
+def _analysis_config(args, path: str, **flags):
+    """How ``eval`` / ``analyze`` measure ``path``: its run config's analysis section <
+    --set analysis.KEY=VALUE < the flags (one resolver: ``gridssl.analyze.measuring_config``)."""
+    from .analyze import measuring_config
+
+    flags |= {"bin_size": args.bin_size, "shuffles": args.shuffles, "seed": args.seed}
+    sets = [f"analysis.{k}={v}" for k, v in flags.items() if v is not None]
+    return measuring_config(path, [*args.set, *sets])
 
 
 def cmd_eval(args) -> int:
     from .analyze import evaluate
 
-    cfg = _analysis_config(args, arenas=None if args.arena is None else [args.arena])
     if args.run != "pretrained":
         _existing(args.run, "run")
+    cfg = _analysis_config(args, args.run, arenas=args.arena)
     summary = evaluate(args.run, cfg, args.out, device=args.device)
     print(json.dumps(summary, indent=2))
     return 0
@@ -208,9 +217,12 @@ def cmd_eval(args) -> int:
 def cmd_analyze(args) -> int:
     from .analyze import analyze
 
-    cfg = _analysis_config(args, arenas=args.arenas, topology=False if args.no_topology else None)
     if args.path != "pretrained":
         _existing(args.path, "model")
+    arenas = None if args.arenas is None else ",".join(args.arenas)
+    cfg = _analysis_config(
+        args, args.path, arenas=arenas, topology="false" if args.no_topology else None
+    )
     summary = analyze(args.path, args.out, cfg, progress=not args.quiet, device=args.device)
     primary = summary["arenas"][f"{cfg.arenas[0]:g} m"]
     print(
@@ -233,11 +245,7 @@ def _positive(value, what: str) -> float:
 
 
 def cmd_score(args) -> int:
-    import numpy as np
-
-    from .analysis.gridscore import score_maps
-    from .analysis.population import analyse_maps
-    from .analysis.ratemaps import RateMaps
+    from . import pipeline
 
     path = _existing(args.maps, "maps file")
     bin_size = _positive(args.bin_size, "--bin-size")
@@ -247,34 +255,21 @@ def cmd_score(args) -> int:
             f"{MAX_BIN_M:g} (metres)"
         )
     for name, value in (("--shuffles", args.shuffles), ("--seed", args.seed)):
-        if value < 0:
+        if value is not None and value < 0:
             raise ConfigError(f"{name} {value} is not allowed: expected 0 or more")
+    flags = {"score_shuffles": args.shuffles, "score_block_bins": args.block_bins}
+    flags["seed"] = args.seed
+    sets = [f"analysis.{k}={v}" for k, v in flags.items() if v is not None]
+    cfg = load_config(overrides=sets).analysis
     maps = read_maps(path, args.maps)
     ny, nx = maps.shape[1:]
-    rm = RateMaps(
-        maps,
-        np.isfinite(maps).any(0).astype(np.int64),
-        (0.0, nx * bin_size, 0.0, ny * bin_size),
-        bin_size,
-    )
-    null = None
-    if args.shuffles:
-        from .analysis.nulls import block_shuffle_null
-
-        block = args.block_bins or max(2, min(ny, nx) // 5)
-        if block < 1 or (ny // block) * (nx // block) < 2:
-            raise ConfigError(
-                f"--block-bins {block} is not allowed for {ny}x{nx} maps: expected 1 to "
-                f"{max(ny, nx) // 2} (at least 2 blocks)"
-            )
-        null = block_shuffle_null(
-            maps,
-            args.shuffles,
-            block,
-            np.random.default_rng(args.seed),
-            scorer=lambda m: score_maps(m, variant=args.variant),
+    block = pipeline.block_bins(cfg, ny, nx)
+    if cfg.score_shuffles and (block < 1 or (ny // block) * (nx // block) < 2):
+        raise ConfigError(
+            f"--block-bins {block} is not allowed for {ny}x{nx} maps: expected 1 to "
+            f"{max(ny, nx) // 2} (at least 2 blocks)"
         )
-    pop = analyse_maps(rm, null, rng=args.seed, variant=args.variant)
+    pop = pipeline.score_maps(maps, bin_size, cfg, args.variant)
     rows = [
         {
             "unit": u,
@@ -320,10 +315,6 @@ def cmd_score(args) -> int:
     return 0
 
 
-# `gridssl score`'s default spatial null: block shuffles per unit. Each unit's threshold is the
-# 95th percentile of its own shuffles; with 20 a smooth noise map whose shuffles beat it 15% of
-# the time still passes about 1 time in 6, with 100 about 1 in 250 (binomial tails).
-SCORE_SHUFFLES = 100
 MIN_MAP_BINS = 5  # the smallest map side `gridssl score` takes (the SAC needs a few lags)
 MIN_BIN_M, MAX_BIN_M = 1e-6, 1e6  # `gridssl score --bin-size`: a micrometre to 1000 km
 
@@ -435,23 +426,26 @@ def cmd_export(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import load_spec, parse_spec, run_sweep
+    from .sweep import Executor, load_spec, parse_spec, run_sweep
 
     spec = load_spec(args.spec)
     if args.early_stop:
         spec = parse_spec({**spec.to_dict(), "early_stop": args.early_stop}, "--early-stop")
-    rows = run_sweep(spec, args.out, args.workers, args.address, args.dry_run, collect=args.collect)
-    return (
-        0
-        if args.dry_run or args.collect or all(r["status"] in ("ok", "stopped") for r in rows)
-        else 1
+    ex = Executor(args.executor, args.deadline_s, args.shed, args.device, tuple(args.only))
+    rows = run_sweep(
+        spec, args.out, args.workers, args.address, args.dry_run, collect=args.collect, executor=ex
     )
+    chosen = [r for r in rows if ex.chooses_name(r["trial"])]
+    done = all(r["status"] in ("ok", "stopped") for r in chosen)
+    return 0 if args.dry_run or args.collect or done else 1
 
 
 def cmd_ablate(args) -> int:
     from .ablate import ablate
 
-    rows = ablate(args.preset, args.seeds, args.out, args.steps, args.workers, args.address)
+    rows = ablate(
+        args.preset, args.seeds, args.out, args.steps, args.workers, args.address, args.executor
+    )
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
@@ -536,17 +530,16 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument(
         "--shuffles",
         type=int,
-        default=SCORE_SHUFFLES,
-        help=f"block-shuffle null: shuffles per unit (default {SCORE_SHUFFLES}); a unit is a grid "
+        help="block-shuffle null: shuffles per unit (analysis.score_shuffles, default "
+        f"{AnalysisConfig.score_shuffles}); a unit is a grid "
         "cell only above max(0.3, its null's 95th percentile). 0: the 0.3 threshold alone, "
         "which calls some smooth noise maps grid cells",
     )
     sc.add_argument(
         "--block-bins",
         type=int,
-        default=0,
-        help="block side of the null, in bins (default 0: a fifth of the shorter map side, "
-        "at least 2)",
+        help="block side of the null, in bins (analysis.score_block_bins; default 0: a fifth of "
+        "the shorter map side, at least 2)",
     )
     sc.add_argument(
         "--variant",
@@ -556,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
         "default; on average about 0.15 above opexebo's), mean (mean of c60, c120 minus mean of "
         "c30, c90, c150), bnt (the BNT / opexebo expanding-annulus score, which matches opexebo)",
     )
-    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--seed", type=int, help="seed of the null (analysis.seed, default 0)")
     sc.add_argument("--json", action="store_true", help="JSON instead of a table")
     sc.set_defaults(func=cmd_score)
 
@@ -613,6 +606,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop hopeless trials: ASHA on the in-training grid fraction at rungs "
         "train.eval_every * ETA^k, keeping the top 1/ETA (default 0: off)",
     )
+    _executor_options(sw)
+    sw.add_argument(
+        "--deadline-s",
+        type=float,
+        default=0.0,
+        help="local: kill the trials still running after this many seconds (each keeps its last "
+        "checkpoint; 0: no deadline)",
+    )
+    sw.add_argument(
+        "--shed",
+        action="store_true",
+        help="local, with a deadline: stop the lowest-priority trials that cannot finish in time",
+    )
+    sw.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        help="record train.device in each trial's config (auto: the GPU where there is one)",
+    )
+    sw.add_argument(
+        "--only",
+        nargs="+",
+        default=[],
+        metavar="NAME-PART",
+        help="run only the trials whose name contains one of these (the rest stay as they are)",
+    )
     sw.set_defaults(func=cmd_sweep)
 
     ab = sub.add_parser(
@@ -628,6 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     ab.add_argument("--workers", type=int, help="trials at a time (as for sweep)")
     ab.add_argument("--address", help="an existing Ray cluster (as for sweep)")
+    _executor_options(ab)
     ab.set_defaults(func=cmd_ablate)
 
     i = sub.add_parser("info", help="what a run is: config, seeds, progress, checkpoints")

@@ -28,6 +28,7 @@ class ConfigError(ValueError):
 BIN_SIZE_M = 0.05  # rate-map bin side, m
 GRID_THRESHOLD = 0.3  # grid score a grid cell must exceed (Sargolini min-max, Banino annuli)
 MIN_FIELDS = 3  # firing fields a grid cell must have (one compact field is place-like)
+MODULE_PERIOD_RATIO = 1.15  # periods further apart than this ratio are different modules
 
 
 def _opt(default, *, doc: str, gt=None, ge=None, le=None, choices=None):
@@ -221,9 +222,11 @@ class TrainConfig:
     keep_ckpts: int = _opt(3, gt=0, doc="checkpoints kept (the last K)")
     eval_every: int = _opt(0, ge=0, doc="steps between in-training grid evaluations (0: never)")
     eval_batches: int = _opt(8, gt=0, doc="training-distribution batches per evaluation")
-    eval_bin_size: float = _opt(BIN_SIZE_M, gt=0, doc="rate-map bin for in-training evaluation, m")
-    eval_box: float = _opt(
-        2.0, gt=0, doc="side of the square (centred on 0) binned in evaluation, m"
+    eval_shuffles: int = _opt(
+        0,
+        ge=0,
+        doc="in-training evaluation: shuffle-null draws per unit (0: the threshold rule alone, "
+        "to stay cheap); its arena, bin and grid-cell rule are analysis.*'s",
     )
 
 
@@ -346,7 +349,7 @@ class AnalysisConfig:
         0.15, gt=0, le=0.5, doc="unit code: a partner wave's |k| may differ this fraction"
     )
     module_period_ratio: float = _opt(
-        1.15,
+        MODULE_PERIOD_RATIO,
         gt=1,
         doc="unit code: units' periods further apart than this ratio (a gap in the sorted "
         "periods) start a new module",
@@ -364,6 +367,19 @@ class AnalysisConfig:
         doc="decorrelation length: the first separation where the distance reaches this "
         "fraction of its plateau (the mean over the outer half of the separations)",
     )
+    score_shuffles: int = _opt(
+        100,
+        ge=0,
+        doc="gridssl score (maps from anywhere): block-shuffle null draws per unit; with 20 a "
+        "smooth noise map whose shuffles beat it 15% of the time still passes about 1 time in 6, "
+        "with 100 about 1 in 250 (binomial tails) (0: the threshold alone)",
+    )
+    score_block_bins: int = _opt(
+        0,
+        ge=0,
+        doc="gridssl score: block side of the null, bins (0: a fifth of the shorter "
+        "map side, at least 2)",
+    )
     seed: int = _opt(0, ge=0, doc="seed of the walks, the null and the topology")
 
 
@@ -373,6 +389,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return dataclasses.asdict(self)
@@ -383,6 +400,7 @@ _SECTION_CLASSES = {
     "model": ModelConfig,
     "loss": LossConfig,
     "train": TrainConfig,
+    "analysis": AnalysisConfig,
 }
 
 
@@ -510,6 +528,7 @@ def build(raw: dict[str, dict[str, Any]]) -> Config:
         raise ConfigError(
             f"model.groups = {m.groups} is not allowed: it must divide model.n_units = {m.n_units}"
         )
+    check_geometry(sections["analysis"])
     return Config(**sections)
 
 
@@ -569,13 +588,22 @@ def load_config(
     return build(raw)
 
 
+RETIRED_KEYS = ("train.eval_box", "train.eval_bin_size")  # now analysis.arenas[0], .bin_size
+
+
 def _migrate(d: dict) -> dict:
-    """Saved configs of gridssl 0.1.0 development runs: loss.iso_steps became loss.iso_max_step."""
+    """Saved configs of gridssl 0.1.0 development runs: loss.iso_steps became
+    loss.iso_max_step; the in-training evaluation's own arena and bin (``RETIRED_KEYS``, always
+    2 m and 5 cm, as analysis.*'s defaults) gave way to the analysis section's."""
     loss = dict(d.get("loss", {}))
     if "iso_steps" in loss:
         steps = loss.pop("iso_steps")
         loss["iso_max_step"] = loss.get("sigma_x", 0.05) if steps == "short" else 1.0
         d = {**d, "loss": loss}
+    for key in RETIRED_KEYS:
+        section, _, name = key.partition(".")
+        if name in d.get(section, {}):
+            d = {**d, section: {k: v for k, v in d[section].items() if k != name}}
     return d
 
 
@@ -596,41 +624,9 @@ def describe(sections: tuple[str, ...] = tuple(_SECTION_CLASSES)) -> str:
     """Every key with its default and documentation (for ``--help`` and the README)."""
     lines = []
     for section in sections:
-        for f in dataclasses.fields(_ALL_SECTIONS[section]):
+        for f in dataclasses.fields(_SECTION_CLASSES[section]):
             lines.append(f"  {section}.{f.name} = {_default(f)!r}: {f.metadata['doc']}")
     return "\n".join(lines)
-
-
-_ALL_SECTIONS = {**_SECTION_CLASSES, "analysis": AnalysisConfig}
-
-
-def load_analysis_config(overrides: list[str] | None = None, **direct: Any) -> AnalysisConfig:
-    """Resolve an AnalysisConfig: defaults < ``analysis.KEY=VALUE`` overrides < ``direct``
-    (field names, e.g. ``bin_size=0.1``; None values are skipped). Bad values raise ConfigError."""
-    fields = {f.name: f for f in dataclasses.fields(AnalysisConfig)}
-    raw: dict[str, Any] = {}
-    for item in overrides or []:
-        key, sep, value = item.partition("=")
-        section, _, name = key.strip().partition(".")
-        if not sep or section != "analysis" or not name:
-            raise ConfigError(
-                f"--set {item!r} is not allowed: expected analysis.KEY=VALUE, e.g. "
-                "analysis.bin_size=0.1"
-            )
-        raw[name] = value.strip()
-    raw.update({k: v for k, v in direct.items() if v is not None})
-    kwargs = {}
-    for name, value in raw.items():
-        if name not in fields:
-            raise ConfigError(
-                f"unknown config key 'analysis.{name}': analysis.* has {sorted(fields)}"
-            )
-        kwargs[name] = _coerce_field(f"analysis.{name}", value, fields[name])
-    cfg = AnalysisConfig(**kwargs)
-    for f in fields.values():
-        _check_field(f"analysis.{f.name}", getattr(cfg, f.name), f.metadata)
-    check_geometry(cfg)
-    return cfg
 
 
 MIN_BINS_PER_SIDE = 5  # the SAC needs a few lags (as `gridssl score`'s smallest map)
@@ -647,10 +643,3 @@ def check_geometry(cfg: AnalysisConfig) -> None:
                 f"allowed: {n:.3g} bins per side, expected {MIN_BINS_PER_SIDE} to "
                 f"{MAX_BINS_PER_SIDE}"
             )
-
-
-def analysis_config_from_dict(d: dict) -> AnalysisConfig:
-    """Rebuild an AnalysisConfig saved with ``dataclasses.asdict`` (validated)."""
-    if not isinstance(d, dict):
-        raise ConfigError("saved analysis config: expected a mapping of key: value")
-    return load_analysis_config(**d)

@@ -35,7 +35,7 @@ class ArenaRollout:
         return self.positions.reshape(-1, 2), self.states.reshape(-1, self.states.shape[-1])
 
 
-def samples_for(arena: Arena, bin_size: float, per_bin: float = 100.0) -> int:
+def samples_for(arena: Arena, bin_size: float, per_bin: float) -> int:
     """Samples that give about ``per_bin`` visits per bin of the arena on average."""
     return int(per_bin * (arena.size / bin_size) ** 2)
 

@@ -28,11 +28,13 @@ from .analysis.generalisation import (
     start_distance,
 )
 from .analysis.gridscore import GridScores
+from .analysis.gridscore import score_maps as score_grid_maps
 from .analysis.longwalk import PVDecay, pv_decay
 from .analysis.modules import ModuleResult
+from .analysis.nulls import block_shuffle_null
 from .analysis.periods import UnitPeriods, unit_periods
-from .analysis.population import GridPopulation, grid_population
-from .analysis.ratemaps import rate_maps
+from .analysis.population import GridPopulation, analyse_maps, grid_population
+from .analysis.ratemaps import RateMaps, rate_maps
 from .analysis.topology import TopologyResult, population_topology, spectral_embedding
 from .config import AnalysisConfig
 from .data import Arena, Walk, ratinabox_positions, smooth_trajectories, steps_from_positions
@@ -183,15 +185,59 @@ def population(rollouts: Rollouts, cfg: AnalysisConfig) -> Populations:
 
 
 def _population(ro: ArenaRollout, cfg: AnalysisConfig, seed: int, shuffles: int):
+    return score_population(*ro.flat, ro.arena.box, cfg, seed, shuffles)
+
+
+def score_population(
+    positions: np.ndarray,
+    activity: np.ndarray,
+    box: tuple[float, float, float, float],
+    cfg: AnalysisConfig,
+    seed: int,
+    shuffles: int,
+) -> GridPopulation:
+    """positions (S, 2) m, activity (S, U) in ``box`` -> the grid population by the config's
+    bin and grid-cell rule, with ``shuffles`` null draws per unit (0: the threshold alone). The
+    one scoring stage of every measurement: the arenas here and the in-training evaluation
+    (:func:`gridssl.train.quick_eval`, ``train.eval_shuffles``)."""
     return grid_population(
-        *ro.flat,
-        ro.arena.box,
+        positions,
+        activity,
+        box,
         cfg.bin_size,
         rng=seed,
         n_shuffles=shuffles,
         threshold=cfg.threshold,
         min_fields=cfg.min_fields,
     )
+
+
+def block_bins(cfg: AnalysisConfig, ny: int, nx: int) -> int:
+    """The block side of :func:`score_maps`' null: ``analysis.score_block_bins``, or a fifth of
+    the shorter map side (at least 2)."""
+    return cfg.score_block_bins or max(2, min(ny, nx) // 5)
+
+
+def score_maps(
+    maps: np.ndarray, bin_size: float, cfg: AnalysisConfig, variant: str = "minmax"
+) -> GridPopulation:
+    """Rate maps from anywhere (U, ny, nx), NaN = unvisited, ``bin_size`` m -> the grid
+    population by the config's rule, against a block-shuffle null of ``analysis.score_shuffles``
+    draws per unit (:func:`block_bins`; seed ``analysis.seed``) scored with the same
+    ``variant`` (``gridssl score``)."""
+    ny, nx = maps.shape[1:]
+    visited = np.isfinite(maps).any(0).astype(np.int64)
+    rm = RateMaps(maps, visited, (0.0, nx * bin_size, 0.0, ny * bin_size), bin_size)
+    null = None
+    if cfg.score_shuffles:
+        null = block_shuffle_null(
+            maps,
+            cfg.score_shuffles,
+            block_bins(cfg, ny, nx),
+            np.random.default_rng(cfg.seed),
+            scorer=lambda m: score_grid_maps(m, variant=variant),
+        )
+    return analyse_maps(rm, null, cfg.threshold, cfg.seed, cfg.min_fields, variant)
 
 
 def modules(pops: Populations) -> Modules:

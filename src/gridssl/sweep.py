@@ -38,6 +38,7 @@ every file that matters is written by rename. To retry a failed trial, delete it
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import itertools
 import json
@@ -249,6 +250,9 @@ def make_trials(spec: SweepSpec) -> list[Trial]:
 
 
 def _as_override(key: str, value: Any) -> str:
+    """``key=value`` as ``--set`` takes it: booleans lower-case, lists as ``a,b,c``."""
+    if isinstance(value, (list, tuple)):
+        return f"{key}={','.join(str(v) for v in value)}"
     return f"{key}={str(value).lower() if isinstance(value, bool) else value}"
 
 
@@ -651,15 +655,18 @@ def run_sweep(
     dry_run: bool = False,
     log: Callable[[str], None] | None = None,
     collect: bool = False,
+    executor: Executor | None = None,
 ) -> list[dict]:
     """Run (or resume) every trial of ``spec`` into ``out``; return the result rows. With
     ``collect``, run nothing: write the table and report of the trials as they stand (those run
-    elsewhere, e.g. by experiments/run_trials.py, included)."""
+    elsewhere included). ``executor``: where trials run (default: Ray, :class:`Executor`)."""
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    ex = executor or Executor()
     out = rundir.check_name(out, "--out")
     trials = make_trials(spec)
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers {workers} is not allowed: an integer >= 1")
+    ex.check(address, spec)
     if address:
         _check_address(address)
     _check_out(out, spec)
@@ -671,7 +678,7 @@ def run_sweep(
     try:
         with rundir.lock(out, f"--out {str(out)!r}", "gridssl sweep"):
             _check_out(out, spec)  # again, now that no one else writes it
-            return _sweep_locked(spec, out, trials, workers, address, log, collect)
+            return _sweep_locked(spec, out, trials, workers, address, log, collect, ex)
     finally:
         if made:  # a refusal before anything was written leaves no folder either
             try:
@@ -714,14 +721,22 @@ def _dry_run(spec: SweepSpec, out: Path, trials: list[Trial], log) -> list[dict]
     return [result_row(t, records[t.name]) for t in trials]
 
 
-def _sweep_locked(spec, out, trials, workers, address, log, collect) -> list[dict]:
+def _sweep_locked(spec, out, trials, workers, address, log, collect, ex) -> list[dict]:
     """run_sweep with OUT locked."""
     records = {t.name: read_record(out / "trials" / t.name) for t in trials}
     t_start = time.perf_counter()
     todo = (
-        [] if collect else [t for t in trials if (records[t.name] or {}).get("status") not in FINAL]
+        []
+        if collect
+        else [
+            ex.with_device(t)
+            for t in trials
+            if (records[t.name] or {}).get("status") not in FINAL and ex.chooses(t)
+        ]
     )
-    slots = _start_ray(address, workers, max(trial_threads(t) for t in todo)) if todo else 0
+    on_ray = ex.kind == "ray" and bool(todo)
+    threads = max((trial_threads(t) for t in todo), default=1)
+    slots = _start_ray(address, workers, threads) if on_ray else ex.slots(workers, threads)
     try:
         atomic_write_text(out / "sweep.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False))
         rows = {t.name: result_row(t, records[t.name]) for t in trials}
@@ -733,10 +748,12 @@ def _sweep_locked(spec, out, trials, workers, address, log, collect) -> list[dic
         for t in todo:
             rows[t.name]["status"] = "pending"
         save()
-        if todo:
+        if on_ray:
             _run_on_ray(spec, out, todo, rows, save, slots, address, log)
+        elif todo:
+            _run_local(spec, out, todo, rows, save, slots, log, ex)
     finally:
-        if todo:
+        if on_ray:
             import ray
 
             ray.shutdown()
@@ -752,6 +769,164 @@ def _sweep_locked(spec, out, trials, workers, address, log, collect) -> list[dic
     return result
 
 
+@dataclass(frozen=True)
+class Executor:
+    """Where a sweep's trials run, and which.
+
+    ``kind``: ``"ray"`` (a local Ray or a cluster, ``--address``; ASHA early stopping) or
+    ``"local"`` (a plain pool of processes on this machine, no Ray needed: a lent GPU machine).
+    Both run the same trial runner (:func:`run_trial`) into the same run directories and write
+    the same table. The local pool adds a wall-clock ``deadline_s`` (0: none) at which running
+    trials are killed (each keeps its last checkpoint and resumes on a rerun) and, with
+    ``shed``, stops the lowest-priority trials that cannot finish by then (:func:`shed`).
+    ``device``: records ``train.device`` in each trial's config (``auto``: the GPU where there
+    is one, the CPU on resuming elsewhere). ``only``: run only the trials whose name contains
+    one of these parts (the others are left as they are); trials run in the spec's order.
+    """
+
+    kind: str = "ray"
+    deadline_s: float = 0.0
+    shed: bool = False
+    device: str | None = None
+    only: tuple[str, ...] = ()
+
+    def check(self, address: str | None, spec: SweepSpec) -> None:
+        if self.kind not in EXECUTORS:
+            raise ConfigError(f"--executor {self.kind!r} is not allowed: choose one of {EXECUTORS}")
+        if self.kind == "local" and (address or spec.early_stop):
+            what = "--address" if address else "early stopping"
+            raise ConfigError(f"{what} needs --executor ray (the local pool has no Ray)")
+        if self.kind == "ray" and (self.deadline_s or self.shed):
+            raise ConfigError("--deadline-s and --shed need --executor local")
+        if not (self.deadline_s >= 0 and math.isfinite(self.deadline_s)):
+            raise ConfigError(f"--deadline-s {self.deadline_s} is not allowed: 0 (none) or more")
+        if self.device not in (None, "cpu", "cuda", "auto"):
+            raise ConfigError(f"--device {self.device!r}: choose one of cpu, cuda, auto")
+
+    def chooses(self, t: Trial) -> bool:
+        return self.chooses_name(t.name)
+
+    def chooses_name(self, name: str) -> bool:
+        return not self.only or any(part in name for part in self.only)
+
+    def with_device(self, t: Trial) -> Trial:
+        if self.device is None:
+            return t
+        return dataclasses.replace(t, overrides={**t.overrides, "train.device": self.device})
+
+    def slots(self, workers: int | None, threads: int) -> int:
+        return workers or max(1, (os.cpu_count() or 1) // threads)
+
+
+EXECUTORS = ("ray", "local")
+LOCAL_POLL_S = 1.0  # the local pool looks at its trials this often
+WARMUP_S = 90.0  # a trial's rate is judged after this long (start-up, first evaluation)
+EVAL_MARGIN_S = 60.0  # left for a trial's final evaluation after its last step
+SHED_EVERY_S = 30.0  # between two decisions to stop trials (the others speed up meanwhile)
+
+
+@dataclass
+class _Flight:
+    """A trial running in the local pool: its process, the pipe its record comes back by."""
+
+    trial: Trial
+    proc: Any
+    conn: Any
+    started: float
+    steps: int
+    run: Path
+
+    def steps_done(self) -> int:
+        from .checkpoint import read_metrics
+
+        rows = read_metrics(self.run)
+        return int(rows[-1]["step"]) if rows else 0
+
+
+def _local_trial(conn, spec_dict: dict, trial: Trial, root: str) -> None:
+    """A local pool's process: run the trial, send its record back."""
+    conn.send(run_trial(spec_dict, trial, root))
+    conn.close()
+
+
+def shed(flight: list[_Flight], now: float, left: float) -> list[_Flight]:
+    """The running trials that cannot finish in ``left`` seconds if the machine's throughput
+    (the summed steps/s of the trials measured so far) is shared, highest priority first.
+
+    Meant for a saturated machine (a shared GPU): there, stopping a trial speeds up the others,
+    and a trial stopped at the deadline is lost where its checkpoints cannot be kept."""
+    rates = {
+        id(f): f.steps_done() / (now - f.started) for f in flight if now - f.started >= WARMUP_S
+    }
+    if len(rates) < len(flight) or not any(rates.values()):
+        return []
+    budget = sum(rates.values()) * max(0.0, left - EVAL_MARGIN_S)
+    keep, lost = 0.0, []
+    for f in flight:
+        keep += f.steps - f.steps_done()
+        if keep > budget and f is not flight[0]:
+            lost.append(f)
+    return lost
+
+
+def _run_local(spec, out, todo, rows, save, slots, log, ex: Executor) -> None:
+    """Keep ``slots`` trials in flight as processes of this machine until every trial in
+    ``todo`` ended, or the deadline."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # a fresh interpreter per trial: no state shared with us
+    queue, flight, took = list(todo), [], []
+    t0, last_shed = time.monotonic(), 0.0
+    progress = _Progress(rows, len(todo), slots, log, " (local processes)")
+    while queue or flight:
+        left = ex.deadline_s - (time.monotonic() - t0) if ex.deadline_s else math.inf
+        # after a trial was stopped, start one only if the fastest so far could still finish
+        while queue and len(flight) < slots and (not last_shed or min(took, default=left) < left):
+            t = queue.pop(0)
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=_local_trial, args=(send, spec.to_dict(), t, str(out.resolve()))
+            )
+            proc.start()
+            send.close()
+            steps = trial_config(spec, t).train.steps
+            flight.append(_Flight(t, proc, recv, time.monotonic(), steps, out / "trials" / t.name))
+            rows[t.name]["status"] = "running"
+            save()
+        for f in [f for f in flight if not f.proc.is_alive() or f.conn.poll()]:
+            rec = f.conn.recv() if f.conn.poll() else None
+            f.proc.join()
+            flight.remove(f)
+            if rec is None:
+                rec = _died(out, f.trial, f"the trial's process ended ({f.proc.exitcode})")
+            took.append(time.monotonic() - f.started)
+            rows[f.trial.name] = result_row(f.trial, rec)
+            save()
+            progress.ended(f.trial, rec, took[-1], rows, len(queue) + len(flight), len(flight))
+        now = time.monotonic()
+        if ex.deadline_s and now - t0 > ex.deadline_s:
+            log(f"sweep: deadline; killing {len(flight)}, {len(queue)} not started")
+            for f in flight:
+                _stop(f, rows)
+            save()
+            return
+        if ex.deadline_s and ex.shed and now - last_shed > SHED_EVERY_S:
+            for f in shed(flight, now, left):
+                log(f"sweep: stopping {f.trial.name} at step {f.steps_done()}: too late to finish")
+                _stop(f, rows)
+                flight.remove(f)
+                last_shed = now
+            save()
+        time.sleep(LOCAL_POLL_S)
+
+
+def _stop(f: _Flight, rows: dict) -> None:
+    """Kill a local trial: it keeps its last checkpoint and resumes on a rerun."""
+    f.proc.kill()
+    f.proc.join()
+    rows[f.trial.name]["status"] = "interrupted"
+
+
 def _run_on_ray(spec, out, todo, rows, save, slots, address, log) -> None:
     """Keep ``slots`` trials in flight on the running Ray until every trial in ``todo`` ended."""
     import ray
@@ -764,12 +939,7 @@ def _run_on_ray(spec, out, todo, rows, save, slots, address, log) -> None:
             for r, v in ((read_record(out / "trials" / t.name) or {}).get("rungs") or {}).items():
                 seen.setdefault(int(r), {})[t.name] = v
         board = ray.remote(RungBoard).remote(spec.early_stop, seen)
-    queue, flight, durations = list(todo), {}, []
-    finished, total = 0, len(todo)
-    log(
-        f"sweep: {total} trials to run ({len(rows) - total} already final), "
-        f"{slots} at a time" + (f" on {address}" if address else "")
-    )
+    queue, flight = list(todo), {}
 
     def fill() -> None:
         while queue and len(flight) < slots:
@@ -782,6 +952,7 @@ def _run_on_ray(spec, out, todo, rows, save, slots, address, log) -> None:
         save()
 
     fill()
+    progress = _Progress(rows, len(todo), slots, log, f" on {address}" if address else "")
     while flight:
         done, _ = ray.wait(list(flight), num_returns=1)
         t, started = flight.pop(done[0])
@@ -789,28 +960,43 @@ def _run_on_ray(spec, out, todo, rows, save, slots, address, log) -> None:
             rec = ray.get(done[0])
         except Exception as err:  # the worker died (out of memory, killed)
             line = str(err).strip().splitlines()[-1] if str(err).strip() else ""
-            rec = _write_record(
-                out / "trials" / t.name,
-                {
-                    "trial": t.name,
-                    "seed": t.seed,
-                    "values": t.values,
-                    "status": "failed",
-                    "error": f"{type(err).__name__}: {line}",
-                },
-            )
-        durations.append(time.perf_counter() - started)
-        finished += 1
+            rec = _died(out, t, f"{type(err).__name__}: {line}")
         rows[t.name] = result_row(t, rec)
         fill()
-        states = [r["status"] for r in rows.values()]
-        left = len(queue) + len(flight)
-        eta = np.mean(durations) * math.ceil(left / slots) if left else 0.0
-        metric = rec.get("metrics", {}).get("grid_fraction")
+        took_s = time.perf_counter() - started
+        progress.ended(t, rec, took_s, rows, len(queue) + len(flight), len(flight))
+
+
+def _died(out: Path, t: Trial, error: str) -> dict:
+    """Record a trial whose worker died without a record of its own (killed, out of memory)."""
+    rec = {"trial": t.name, "seed": t.seed, "values": t.values, "status": "failed", "error": error}
+    return _write_record(out / "trials" / t.name, rec)
+
+
+class _Progress:
+    """One log line per ended trial: its status and metric, the counts and an ETA."""
+
+    def __init__(self, rows: dict, total: int, slots: int, log, where: str = ""):
+        self.total, self.slots, self.log = total, slots, log
+        self.finished, self.durations = 0, []
+        final = sum(r["status"] in FINAL for r in rows.values())
+        others = len(rows) - total - final
         log(
+            f"sweep: {total} trials to run ({final} already final"
+            + (f", {others} not chosen" if others else "")
+            + f"), {slots} at a time{where}"
+        )
+
+    def ended(self, t: Trial, rec: dict, took_s: float, rows: dict, left: int, running: int):
+        self.durations.append(took_s)
+        self.finished += 1
+        states = [r["status"] for r in rows.values()]
+        eta = np.mean(self.durations) * math.ceil(left / self.slots) if left else 0.0
+        metric = (rec.get("metrics") or {}).get("grid_fraction")
+        self.log(
             f"sweep: {t.name} {rec['status']}"
             + (f" (grid fraction {metric:.2f})" if metric is not None else "")
             + (f" {rec.get('error')}" if rec.get("error") else "")
-            + f" | done {finished}/{total}, running {len(flight)}, failed "
-            f"{sum(s in ('failed', 'diverged') for s in states)}, ETA {_fmt_s(eta)}"
+            + f" | done {self.finished}/{self.total}, running {running}, "
+            f"failed {sum(s in ('failed', 'diverged') for s in states)}, ETA {_fmt_s(eta)}"
         )

@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
 from . import __version__, io, rundir
-from .analysis.summary import grid_summary
 from .checkpoint import (
     CheckpointError,
     CheckpointNotFound,
@@ -43,11 +43,12 @@ from .checkpoint import (
     read_metrics,
     read_run_config,
 )
-from .config import AnalysisConfig, Config, ConfigError, config_from_dict
+from .config import Config, ConfigError, config_from_dict
 from .data import draw_batch
 from .io import WriteError, atomic_write_text
 from .losses import code_health, sic_loss
 from .model import SICNet
+from .pipeline import score_population
 
 # AdamW's implementation: one fused kernel over all parameters, 4-5x faster than the default on
 # CPU (docs/PERFORMANCE.md), the same update up to rounding. Also set on every resume: an
@@ -129,18 +130,16 @@ def build_model(cfg: Config) -> SICNet:
 
 
 @torch.no_grad()
-def quick_eval(
-    net: SICNet, cfg: Config, step: int, analysis: AnalysisConfig | None = None
-) -> dict[str, float]:
-    """Rate maps from fresh training-distribution batches and a grid-score summary.
+def quick_eval(net: SICNet, cfg: Config, step: int) -> dict[str, float]:
+    """Rate maps from fresh training-distribution batches, scored by the pipeline's scoring stage
+    (:func:`gridssl.pipeline.score_population`) with ``train.eval_shuffles`` null draws.
 
-    Scores: Sargolini min-max over Banino annuli (inner 0.2, outer 0.4..1.0 of the map size) on
-    ``train.eval_bin_size`` bins of a ``train.eval_box`` m square centred on the origin; a unit
-    counts as a grid cell by the rule of ``analysis`` (default ``AnalysisConfig()``: it scores
-    > 0.3 and has at least 3 firing fields; no null, to stay fast). The batches are the
+    The square binned is ``analysis.arenas[0]`` m centred on the origin, in ``analysis.bin_size``
+    bins; scores are Sargolini min-max over Banino annuli (inner 0.2, outer 0.4..1.0 of the map
+    size), and a unit is a grid cell by the ``analysis`` rule (score > ``analysis.threshold``
+    and its null, >= ``analysis.min_fields`` fields, not place-like). The batches are the
     training distribution's without ``data.slow_fraction``.
     """
-    a = analysis or AnalysisConfig()
     gen = torch.Generator().manual_seed(cfg.train.seed * EVAL_SEED_OFFSET + step)
     dev = next(net.parameters()).device
     pos, act = [], []
@@ -152,10 +151,19 @@ def quick_eval(
         states = net.rollout_batch(b.to(dev))
         pos.append(b.positions.reshape(-1, 2))
         act.append(states.reshape(-1, net.n_units).cpu())
-    h = cfg.train.eval_box / 2
-    box = (-h, h, -h, h)
+    a = cfg.analysis
+    h = a.arenas[0] / 2
     pos_, act_ = torch.cat(pos).numpy(), torch.cat(act).numpy()
-    return grid_summary(pos_, act_, box, cfg.train.eval_bin_size, a.threshold, a.min_fields)
+    seed = cfg.train.seed * EVAL_SEED_OFFSET + step
+    pop = score_population(pos_, act_, (-h, h, -h, h), a, seed, cfg.train.eval_shuffles)
+    scores = np.nan_to_num(pop.scores.scores, nan=-2.0)
+    return {
+        "grid_fraction": float(pop.is_grid.mean()),
+        "above_threshold": float((scores > a.threshold).mean()),
+        "score_median": float(np.median(scores)),
+        "score_max": float(scores.max()),
+        "multi_field": float((pop.fields.n_fields >= a.min_fields).mean()),
+    }
 
 
 # ----------------------------------------------------------------------------- the run
@@ -472,34 +480,17 @@ class Trainer:
         path = self.run / "metrics.jsonl"
         if getattr(self, "_lock", None) is None or self._lock.released:
             self._lock = rundir.lock(self.run, f"run {str(self.run)!r}")
+        clock = (t0, s0, base)
         try:
             with _MetricsFile(path) as metrics:
                 while self.step < stop:
                     logs = self.train_step(health=self.logged(self.step + 1))
-                    row: dict[str, Any] = {}
-                    if self.step % t.log_every == 0 or self.step == t.steps:
-                        rate = (self.step - s0) / max(time.perf_counter() - t0, 1e-9)
-                        row = {"step": self.step, **logs, "steps_per_s": rate}
-                        row["train_s"] = base + time.perf_counter() - t0
+                    row = self._log_row(logs, clock)
                     if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
-                        ev = quick_eval(self.net, self.cfg, self.step)
-                        row = {
-                            "step": self.step,
-                            **logs,
-                            **row,
-                            **{f"eval_{k}": v for k, v in ev.items()},
-                        }
-                        if ev["grid_fraction"] > self.best:
-                            self.best = ev["grid_fraction"]
-                            atomic_torch_save(self.state(), self.run / "checkpoints" / "best.pt")
-                        self.net.train()
+                        row = self._evaluate(logs, row)
                     report.update(self.step, logs, row)
                     if row:
-                        metrics.write(json.dumps(row) + "\n")
-                        if writer is not None:
-                            for k, v in row.items():
-                                if k != "step" and isinstance(v, (int, float)):
-                                    writer.add_scalar(k.replace("eval_", "eval/"), v, self.step)
+                        _write_row(metrics, writer, row, self.step)
                     if self.step % t.ckpt_every == 0 or self.step in (t.steps, stop):
                         self.train_s = base + time.perf_counter() - t0
                         self.save_checkpoint()
@@ -510,6 +501,37 @@ class Trainer:
             if writer is not None:
                 writer.close()
         return logs
+
+    def _log_row(self, logs: dict, clock: tuple[float, int, float]) -> dict[str, Any]:
+        """The metrics.jsonl row of this step: every ``train.log_every`` steps and the last, with
+        the step rate since ``fit`` began and the run's training seconds (else empty)."""
+        t = self.cfg.train
+        if not (self.step % t.log_every == 0 or self.step == t.steps):
+            return {}
+        t0, s0, base = clock
+        now = time.perf_counter()
+        rate = (self.step - s0) / max(now - t0, 1e-9)
+        return {"step": self.step, **logs, "steps_per_s": rate, "train_s": base + now - t0}
+
+    def _evaluate(self, logs: dict, row: dict) -> dict[str, Any]:
+        """The in-training evaluation (:func:`quick_eval`) added to the row as ``eval_*``; a new
+        best grid fraction is kept as checkpoints/best.pt."""
+        ev = quick_eval(self.net, self.cfg, self.step)
+        row = {"step": self.step, **logs, **row, **{f"eval_{k}": v for k, v in ev.items()}}
+        if ev["grid_fraction"] > self.best:
+            self.best = ev["grid_fraction"]
+            atomic_torch_save(self.state(), self.run / "checkpoints" / "best.pt")
+        self.net.train()
+        return row
+
+
+def _write_row(metrics: _MetricsFile, writer, row: dict, step: int) -> None:
+    """One metrics.jsonl line, and its numbers to TensorBoard (``eval_*`` under ``eval/``)."""
+    metrics.write(json.dumps(row) + "\n")
+    if writer is not None:
+        for k, v in row.items():
+            if k != "step" and isinstance(v, (int, float)):
+                writer.add_scalar(k.replace("eval_", "eval/"), v, step)
 
 
 def _check_new_run(run: Path, allow: set[str] = frozenset()) -> None:

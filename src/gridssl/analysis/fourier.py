@@ -181,6 +181,143 @@ def phase_uniformity(
     return PhaseUniformity(stat, dof, p, bool(p > alpha), alpha, n)
 
 
+def _coarse_spectrum(
+    norm: np.ndarray, usable: np.ndarray, bin_size: float, pad: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
+    """Mean power spectrum of the usable normalised maps, zero-padded ``pad``-fold per axis.
+
+    Args:
+        norm: (U, ny, nx) normalised maps (:func:`normalise_maps`). usable: (U,) bool.
+        bin_size: bin side, metres. pad: zero-padding factor (rounded up to a fast FFT size).
+    Returns:
+        ``(power, kx, ky, shape)``: power (Ny, Nx) fft-shifted, per unit ``|F|^2 / n_bins``;
+        kx (Nx,), ky (Ny,) wave-numbers in rad/m; shape ``(Ny, Nx)`` the padded FFT size.
+    """
+    _, ny, nx = norm.shape
+    shape = (sfft.next_fast_len(pad * ny), sfft.next_fast_len(pad * nx))
+    spec = sfft.fft2(norm[usable], s=shape, axes=(1, 2), workers=1)
+    power = sfft.fftshift((np.abs(spec) ** 2).mean(0) / (ny * nx))
+    kx = sfft.fftshift(sfft.fftfreq(shape[1], d=bin_size)) * 2 * np.pi
+    ky = sfft.fftshift(sfft.fftfreq(shape[0], d=bin_size)) * 2 * np.pi
+    return power, kx, ky, shape
+
+
+def _pick_peaks(
+    power: np.ndarray,
+    kx: np.ndarray,
+    ky: np.ndarray,
+    k_min: float,
+    ratio_tol: float,
+    min_angle_sep: float,
+) -> list[np.ndarray]:
+    """The three lattice peaks on the coarse grid (selection rules of :func:`module_lattice`).
+
+    Args:
+        power: (Ny, Nx) fft-shifted mean power; kx (Nx,), ky (Ny,) its wave-numbers, rad/m.
+        k_min: smallest |k| accepted, rad/m. ratio_tol, min_angle_sep: as in module_lattice.
+    Returns:
+        three wave-vectors (2,) (kx, ky) in rad/m, strongest first.
+    Raises:
+        ValueError: when fewer than three admissible peaks exist.
+    """
+    kxx, kyy = np.meshgrid(kx, ky)
+    kgrid = np.stack([kxx, kyy], axis=-1)
+    kmag = np.hypot(kxx, kyy)
+    # candidate peaks: local maxima in the half plane, strongest first
+    is_max = power >= maximum_filter(power, size=3, mode="wrap")
+    half = (kyy > 0) | ((kyy == 0) & (kxx > 0))
+    cand = np.flatnonzero((is_max & half & (kmag >= k_min) & (power > 0)).ravel())
+    cand = cand[np.argsort(power.ravel()[cand])[::-1]]
+    cand_k = kgrid.reshape(-1, 2)[cand]
+    chosen: list[np.ndarray] = []
+    for k in cand_k:
+        if not chosen:
+            chosen.append(k)
+            continue
+        ratio = np.linalg.norm(k) / np.linalg.norm(chosen[0])
+        if not (1 / ratio_tol <= ratio <= ratio_tol):
+            continue
+        d = np.abs(_angle_deg(k) - _angle_deg(np.array(chosen)))
+        if np.all(np.minimum(d, 180 - d) >= min_angle_sep):
+            chosen.append(k)
+        if len(chosen) == 3:
+            break
+    if len(chosen) < 3:
+        raise ValueError(f"found {len(chosen)} admissible lattice peaks, need 3")
+    return chosen
+
+
+def _refine_peaks(
+    m: np.ndarray, r: np.ndarray, chosen: list[np.ndarray], dk: np.ndarray
+) -> np.ndarray:
+    """Refine coarse peaks off-grid by maximising the exact mean power (Nelder-Mead).
+
+    Args:
+        m: (Uu, P) usable normalised maps, flattened. r: (P, 2) bin positions, metres.
+        chosen: coarse wave-vectors (2,), rad/m. dk: (2,) coarse grid step (kx, ky), rad/m.
+    Returns:
+        (3, 2) refined wave-vectors, rad/m, flipped to angles in [0, 180) and sorted by angle.
+    """
+    n_bins = m.shape[1]
+
+    def neg_power(k: np.ndarray) -> float:
+        f = m @ np.exp(-1j * (r @ k))
+        return -float(np.mean(np.abs(f) ** 2)) / n_bins
+
+    refined = []
+    # many small products: multi-threaded BLAS only adds overhead here (10x on a busy machine)
+    with threadpool_limits(limits=1):
+        for k0 in chosen:
+            simplex = np.array([k0, k0 + [dk[0] / 2, 0], k0 + [0, dk[1] / 2]])
+            res = minimize(
+                neg_power,
+                k0,
+                method="Nelder-Mead",
+                options={
+                    "initial_simplex": simplex,
+                    "xatol": 1e-4 * np.linalg.norm(k0),
+                    "fatol": 1e-10,
+                },
+            )
+            refined.append(res.x)
+    kvec = _half_plane(np.array(refined))
+    return kvec[np.argsort(_angle_deg(kvec))]
+
+
+def _unit_phases(
+    m_all: np.ndarray,
+    usable: np.ndarray,
+    r: np.ndarray,
+    kvec: np.ndarray,
+    lattice_vectors: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Each unit's Fourier coefficients at the lattice wave-vectors and its phases.
+
+    Args:
+        m_all: (U, P) normalised maps, flattened. usable: (U,) bool. r: (P, 2) bin positions, m.
+        kvec: (3, 2) lattice wave-vectors, rad/m. lattice_vectors: (2, 2) real-space basis, m.
+    Returns:
+        the per-unit fields of :class:`ModuleLattice`, by name: ``coefficients``, ``phases``,
+        ``phase_cell``, ``phase_xy``, ``triad_residual``, ``lattice_fraction`` (NaN coefficients
+        and phases for unusable units).
+    """
+    n_bins = m_all.shape[1]
+    coef = m_all @ np.exp(-1j * (r @ kvec.T))  # (U, 3)
+    phases = np.mod(-np.angle(coef), 2 * np.pi)
+    phases[~usable] = np.nan
+    coef[~usable] = np.nan
+    phase_cell = np.mod(phases[:, :2] / (2 * np.pi), 1.0)
+    return dict(
+        coefficients=coef,
+        phases=phases,
+        phase_cell=phase_cell,
+        phase_xy=phase_cell @ lattice_vectors,
+        triad_residual=np.angle(np.exp(1j * (phases[:, 0] - phases[:, 1] + phases[:, 2]))),
+        # unit variance of the normalised map is 1
+        lattice_fraction=2 * (np.abs(coef) ** 2).sum(1) / n_bins**2,
+    )
+
+
 def module_lattice(
     maps: np.ndarray,
     bin_size: float,
@@ -217,82 +354,20 @@ def module_lattice(
         raise ValueError("no usable unit (all NaN or constant maps)")
     n_bins = ny * nx
 
-    # coarse spectrum
-    shape = (sfft.next_fast_len(pad * ny), sfft.next_fast_len(pad * nx))
-    spec = sfft.fft2(norm[usable], s=shape, axes=(1, 2), workers=1)
-    power = sfft.fftshift((np.abs(spec) ** 2).mean(0) / n_bins)
-    kx = sfft.fftshift(sfft.fftfreq(shape[1], d=bin_size)) * 2 * np.pi
-    ky = sfft.fftshift(sfft.fftfreq(shape[0], d=bin_size)) * 2 * np.pi
-    kxx, kyy = np.meshgrid(kx, ky)
-    kgrid = np.stack([kxx, kyy], axis=-1)
-    kmag = np.hypot(kxx, kyy)
+    power, kx, ky, shape = _coarse_spectrum(norm, usable, bin_size, pad)
     if k_min is None:
         k_min = 1.5 * 2 * np.pi / (max(ny, nx) * bin_size)
-
-    # candidate peaks: local maxima in the half plane, strongest first
-    is_max = power >= maximum_filter(power, size=3, mode="wrap")
-    half = (kyy > 0) | ((kyy == 0) & (kxx > 0))
-    cand = np.flatnonzero((is_max & half & (kmag >= k_min) & (power > 0)).ravel())
-    cand = cand[np.argsort(power.ravel()[cand])[::-1]]
-    cand_k = kgrid.reshape(-1, 2)[cand]
-    chosen: list[np.ndarray] = []
-    for k in cand_k:
-        if not chosen:
-            chosen.append(k)
-            continue
-        ratio = np.linalg.norm(k) / np.linalg.norm(chosen[0])
-        if not (1 / ratio_tol <= ratio <= ratio_tol):
-            continue
-        d = np.abs(_angle_deg(k) - _angle_deg(np.array(chosen)))
-        if np.all(np.minimum(d, 180 - d) >= min_angle_sep):
-            chosen.append(k)
-        if len(chosen) == 3:
-            break
-    if len(chosen) < 3:
-        raise ValueError(f"found {len(chosen)} admissible lattice peaks, need 3")
+    chosen = _pick_peaks(power, kx, ky, k_min, ratio_tol, min_angle_sep)
 
     # off-grid refinement on the exact mean power
     r = _centred_coords(ny, nx, bin_size)  # (P, 2)
-    m = norm[usable].reshape(-1, n_bins)  # (Uu, P)
     dk = 2 * np.pi / (np.array([shape[1], shape[0]]) * bin_size)
-
-    def neg_power(k: np.ndarray) -> float:
-        f = m @ np.exp(-1j * (r @ k))
-        return -float(np.mean(np.abs(f) ** 2)) / n_bins
-
-    refined = []
-    # many small products: multi-threaded BLAS only adds overhead here (10x on a busy machine)
-    with threadpool_limits(limits=1):
-        for k0 in chosen:
-            simplex = np.array([k0, k0 + [dk[0] / 2, 0], k0 + [0, dk[1] / 2]])
-            res = minimize(
-                neg_power,
-                k0,
-                method="Nelder-Mead",
-                options={
-                    "initial_simplex": simplex,
-                    "xatol": 1e-4 * np.linalg.norm(k0),
-                    "fatol": 1e-10,
-                },
-            )
-            refined.append(res.x)
-    kvec = _half_plane(np.array(refined))
-    kvec = kvec[np.argsort(_angle_deg(kvec))]
+    kvec = _refine_peaks(norm[usable].reshape(-1, n_bins), r, chosen, dk)  # (3, 2)
     angles = _angle_deg(kvec)
     knorm = np.linalg.norm(kvec, axis=1)
-
-    # per-unit coefficients and phases
-    m_all = norm.reshape(n_units, n_bins)
-    coef = m_all @ np.exp(-1j * (r @ kvec.T))  # (U, 3)
-    phases = np.mod(-np.angle(coef), 2 * np.pi)
-    phases[~usable] = np.nan
-    coef[~usable] = np.nan
-    phase_cell = np.mod(phases[:, :2] / (2 * np.pi), 1.0)
     lattice_vectors = 2 * np.pi * np.linalg.inv(kvec[:2]).T  # rows a_i with a_i . k_j = 2pi d_ij
-    phase_xy = phase_cell @ lattice_vectors
-    triad = np.angle(np.exp(1j * (phases[:, 0] - phases[:, 1] + phases[:, 2])))
-    frac = 2 * (np.abs(coef) ** 2).sum(1) / n_bins**2  # unit variance of the normalised map is 1
 
+    units = _unit_phases(norm.reshape(n_units, n_bins), usable, r, kvec, lattice_vectors)
     return ModuleLattice(
         power=power,
         kx=kx,
@@ -303,12 +378,7 @@ def module_lattice(
         spacing=float(4 * np.pi / (np.sqrt(3) * knorm.mean())),
         orientation=float(circular_mean_mod(angles - 30.0, 60.0)),
         lattice_vectors=lattice_vectors,
-        coefficients=coef,
-        phases=phases,
-        phase_cell=phase_cell,
-        phase_xy=phase_xy,
-        triad_residual=triad,
-        lattice_fraction=frac,
         usable=usable,
-        uniformity=phase_uniformity(phase_cell[usable], uniformity_order, alpha),
+        uniformity=phase_uniformity(units["phase_cell"][usable], uniformity_order, alpha),
+        **units,
     )

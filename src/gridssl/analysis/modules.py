@@ -34,6 +34,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 from threadpoolctl import threadpool_limits
 
+from ..config import MODULE_PERIOD_RATIO
 from .lattice import circular_mean_mod
 
 PERIOD_DEG = 60.0  # orientation period of a hexagonal lattice, degrees
@@ -140,6 +141,92 @@ def _merge_groups(
     return group
 
 
+def _usable_units(
+    spacing: np.ndarray, orientation: np.ndarray, sh: np.ndarray | None, valid: np.ndarray | None
+) -> np.ndarray:
+    """Indices of the units (step 1) with finite features, spacing > 0 and ``valid`` True.
+
+    Args: spacing (U,) metres, orientation (U,) degrees, sh (U, d) or None, valid (U,) or None.
+    """
+    ok = np.isfinite(spacing) & np.isfinite(orientation) & (spacing > 0)
+    if sh is not None:
+        ok &= np.isfinite(sh).all(1)
+    if valid is not None:
+        ok &= np.asarray(valid, bool).ravel()
+    return np.flatnonzero(ok)
+
+
+def _best_mixture(
+    feats: np.ndarray, k_max: int, n_init: int, rng: np.random.Generator
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Gaussian mixtures for k = 1..min(k_max, n); the one with the lowest BIC labels the units.
+
+    Args:
+        feats: (n, d) features (:func:`module_features`). k_max, n_init: as in
+            :func:`find_modules`. rng: source of every mixture's random_state.
+    Returns:
+        ``(k_bic, comp, bic)``: chosen number of components, (n,) component per unit and
+        (k_max,) BIC per k (NaN where k exceeded n).
+    """
+    bic = np.full(k_max, np.nan)
+    # The matrices are tiny: multi-threaded BLAS only adds overhead (30x slower on a busy 2-core
+    # machine), so BLAS/OpenMP use one thread meanwhile.
+    best = None
+    with threadpool_limits(limits=1):
+        for k in range(1, min(k_max, len(feats)) + 1):
+            gm = GaussianMixture(
+                n_components=k,
+                covariance_type="full",
+                n_init=n_init,
+                reg_covar=1e-2,  # variance floor = (0.1 tolerance)^2 in feature units
+                random_state=int(rng.integers(2**31 - 1)),
+            ).fit(feats)
+            bic[k - 1] = gm.bic(feats)
+            if best is None or bic[k - 1] < bic[best[0] - 1]:
+                best = (k, gm)
+    k_bic, gm = best
+    return k_bic, gm.predict(feats), bic
+
+
+def _merge_components(
+    comp: np.ndarray,
+    spacing: np.ndarray,
+    orientation: np.ndarray,
+    sh: np.ndarray | None,
+    min_spacing_ratio: float,
+    min_orientation_sep: float,
+    min_shear_sep: float,
+) -> np.ndarray:
+    """Merge mixture components whose member means are closer than the minimum separations.
+
+    Args:
+        comp: (n,) component per unit. spacing: (n,) metres. orientation: (n,) degrees, period
+            60. sh: (n, d) shear or None. min_*: as in :func:`find_modules`.
+    Returns:
+        (n,) merged group per unit, 0..G-1.
+    """
+    used = np.unique(comp)
+    c_log = np.array([np.log(spacing[comp == c]).mean() for c in used])
+    c_ori = np.array([circular_mean_mod(orientation[comp == c], PERIOD_DEG) for c in used])
+    c_sh = None if sh is None else np.stack([sh[comp == c].mean(0) for c in used])
+    group_of_comp = _merge_groups(
+        c_log, c_ori, c_sh, min_spacing_ratio, min_orientation_sep, min_shear_sep
+    )
+    return group_of_comp[np.searchsorted(used, comp)]
+
+
+def _rank_groups(group: np.ndarray, spacing: np.ndarray, min_size: int) -> np.ndarray:
+    """Module labels (n,): groups of at least ``min_size`` units numbered by increasing mean
+    spacing (metres, (n,)), -1 for smaller groups."""
+    gids, counts = np.unique(group, return_counts=True)
+    keep = gids[counts >= min_size]
+    means = np.array([spacing[group == g].mean() for g in keep])
+    order = keep[np.argsort(means)]
+    remap = -np.ones(group.max() + 1, int)
+    remap[order] = np.arange(order.size)
+    return remap[group]
+
+
 def find_modules(
     spacing: np.ndarray,
     orientation: np.ndarray,
@@ -150,7 +237,7 @@ def find_modules(
     spacing_tol: float = 1.05,
     orientation_tol: float = 3.0,
     shear_tol: float = 0.05,
-    min_spacing_ratio: float = 1.15,
+    min_spacing_ratio: float = MODULE_PERIOD_RATIO,
     min_orientation_sep: float = 7.5,
     min_shear_sep: float = 0.15,
     min_size: int = 3,
@@ -183,12 +270,7 @@ def find_modules(
         raise ValueError("spacing and orientation must have the same length")
     sh = None if shear is None else np.asarray(shear, float).reshape(n_units, -1)
 
-    ok = np.isfinite(spacing) & np.isfinite(orientation) & (spacing > 0)
-    if sh is not None:
-        ok &= np.isfinite(sh).all(1)
-    if valid is not None:
-        ok &= np.asarray(valid, bool).ravel()
-    idx = np.flatnonzero(ok)
+    idx = _usable_units(spacing, orientation, sh, valid)
     n = idx.size
     labels = -np.ones(n_units, int)
     bic = np.full(k_max, np.nan)
@@ -196,50 +278,13 @@ def find_modules(
     if n < max(2, min_size):  # too few grid units to form even one module
         return _summarise(labels, spacing, orientation, sh, 0, bic)
 
-    feats = module_features(
-        spacing[idx],
-        orientation[idx],
-        None if sh is None else sh[idx],
-        spacing_tol,
-        orientation_tol,
-        shear_tol,
+    sp, ori, sh_ok = spacing[idx], orientation[idx], None if sh is None else sh[idx]
+    feats = module_features(sp, ori, sh_ok, spacing_tol, orientation_tol, shear_tol)
+    k_bic, comp, bic = _best_mixture(feats, k_max, n_init, rng)
+    group = _merge_components(
+        comp, sp, ori, sh_ok, min_spacing_ratio, min_orientation_sep, min_shear_sep
     )
-    # fit k = 1..k_max, keep the lowest BIC. The matrices are tiny: multi-threaded BLAS only adds
-    # overhead (30x slower on a busy 2-core machine), so BLAS/OpenMP use one thread meanwhile.
-    best = None
-    with threadpool_limits(limits=1):
-        for k in range(1, min(k_max, n) + 1):
-            gm = GaussianMixture(
-                n_components=k,
-                covariance_type="full",
-                n_init=n_init,
-                reg_covar=1e-2,  # variance floor = (0.1 tolerance)^2 in feature units
-                random_state=int(rng.integers(2**31 - 1)),
-            ).fit(feats)
-            bic[k - 1] = gm.bic(feats)
-            if best is None or bic[k - 1] < bic[best[0] - 1]:
-                best = (k, gm)
-    k_bic, gm = best
-    comp = gm.predict(feats)
-    used = np.unique(comp)
-
-    # component summaries from their members, then merge close components
-    c_log = np.array([np.log(spacing[idx][comp == c]).mean() for c in used])
-    c_ori = np.array([circular_mean_mod(orientation[idx][comp == c], PERIOD_DEG) for c in used])
-    c_sh = None if sh is None else np.stack([sh[idx][comp == c].mean(0) for c in used])
-    group_of_comp = _merge_groups(
-        c_log, c_ori, c_sh, min_spacing_ratio, min_orientation_sep, min_shear_sep
-    )
-    group = group_of_comp[np.searchsorted(used, comp)]
-
-    # drop small groups, renumber by mean period
-    gids, counts = np.unique(group, return_counts=True)
-    keep = gids[counts >= min_size]
-    means = np.array([spacing[idx][group == g].mean() for g in keep])
-    order = keep[np.argsort(means)]
-    remap = -np.ones(group.max() + 1, int)
-    remap[order] = np.arange(order.size)
-    labels[idx] = remap[group]
+    labels[idx] = _rank_groups(group, sp, min_size)
     return _summarise(labels, spacing, orientation, sh, k_bic, bic)
 
 

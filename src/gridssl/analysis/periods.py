@@ -142,28 +142,18 @@ def _nanmean_rows(a: np.ndarray) -> np.ndarray:
         return np.where(ok, a, 0.0).sum(1) / ok.sum(1)
 
 
-def unit_periods(
-    maps,
-    bin_size: float,
-    *,
-    active_fraction: float,
-    min_explained: float,
-    partner_ratio: float,
-    angle_tolerance_deg: float,
-    k_tolerance: float,
-    period_ratio: float,
-    min_units: int,
-) -> UnitPeriods:
-    """Lattice type and period of every unit of ``maps`` (U, ny, nx), and their modules.
+def _centre_maps(
+    m: np.ndarray, active_fraction: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Subtract each map's mean over visited bins, zero the unvisited bins, flag active units.
 
-    ``bin_size`` in metres; the other arguments are the ``analysis.unit_*`` and
-    ``analysis.module_*`` settings (gridssl.config.AnalysisConfig), as the module docstring uses
-    them.
+    Args:
+        m: (U, ny, nx) rate maps, NaN = unvisited. active_fraction: as in :func:`unit_periods`.
+    Returns:
+        ``(x, n, ss, active)``: x (U, ny, nx) centred maps; n (U,) visited bins; ss (U,) sum of
+        squares of x; active (U,) bool, s.d. at least ``active_fraction`` of the largest.
     """
-    m = as_numpy(maps).astype(np.float64)
-    if m.ndim != 3:
-        raise ValueError(f"maps must be (U, ny, nx), got shape {m.shape}")
-    U, ny, nx = m.shape
+    U = m.shape[0]
     visited = np.isfinite(m)
     n = visited.sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -174,7 +164,62 @@ def unit_periods(
         sd = np.sqrt(ss / n)
     sd = np.nan_to_num(sd)
     active = (sd > 0) & (sd >= active_fraction * sd.max()) if U else np.zeros(0, bool)
+    return x, n, ss, active
 
+
+def _partner_waves(
+    e: np.ndarray,
+    kmag: np.ndarray,
+    angle: np.ndarray,
+    k1: np.ndarray,
+    a1: np.ndarray,
+    k_tolerance: float,
+    angle_tolerance_deg: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The strongest wave in each partner window of the strongest wave (step 3).
+
+    Args:
+        e: (u, waves) explained variance per wave (-1 where not allowed). kmag, angle: (waves,)
+            |k| (rad/m) and angle (deg). k1, a1: (u,) the strongest wave's |k| and angle.
+        k_tolerance, angle_tolerance_deg: the window sizes.
+    Returns:
+        ``(explained, k)``, each (u, len(PARTNER_ANGLES_DEG)): the partner's explained variance
+        (0 when the window is empty) and its |k| in rad/m (NaN when empty).
+    """
+    u = len(e)
+    got_e = np.empty((u, len(PARTNER_ANGLES_DEG)))
+    got_k = np.empty((u, len(PARTNER_ANGLES_DEG)))
+    near_k = np.abs(kmag[None] / k1[:, None] - 1.0) <= k_tolerance  # (u, waves)
+    for j, offset in enumerate(PARTNER_ANGLES_DEG):
+        window = near_k & (_angle_diff(angle[None], a1[:, None] + offset) <= angle_tolerance_deg)
+        ew = np.where(window, e, -1.0)
+        pick = ew.argmax(1)
+        got = ew[np.arange(u), pick]
+        got_e[:, j] = np.maximum(got, 0.0)
+        got_k[:, j] = np.where(got >= 0, kmag[pick], np.nan)
+    return got_e, got_k
+
+
+def _wave_fits(
+    x: np.ndarray,
+    n: np.ndarray,
+    ss: np.ndarray,
+    active: np.ndarray,
+    bin_size: float,
+    k_tolerance: float,
+    angle_tolerance_deg: float,
+) -> tuple[np.ndarray, ...]:
+    """The strongest wave of every active unit's spectrum and its partners (steps 2 and 3).
+
+    Args:
+        x, n, ss, active: from :func:`_centre_maps`. bin_size: metres. k_tolerance,
+            angle_tolerance_deg: the partner windows.
+    Returns:
+        ``(k1, a1, e1, partners, partner_k)``: (U,) the strongest wave's |k| (rad/m), angle (deg
+        in [0, 180)) and explained variance; (U, 3) the partners' explained variance and |k|.
+        NaN for inactive units.
+    """
+    U, ny, nx = x.shape
     shape, kmag, angle, allowed = _wave_grid(ny, nx, bin_size)
     k1 = np.full(U, np.nan)
     a1 = np.full(U, np.nan)
@@ -189,17 +234,30 @@ def unit_periods(
         e[:, ~allowed] = -1.0
         best = e.argmax(1)
         k1[rows], a1[rows], e1[rows] = kmag[best], angle[best], e[np.arange(len(rows)), best]
-        near_k = np.abs(kmag[None] / k1[rows, None] - 1.0) <= k_tolerance  # (u, waves)
-        for j, offset in enumerate(PARTNER_ANGLES_DEG):
-            window = near_k & (
-                _angle_diff(angle[None], a1[rows, None] + offset) <= angle_tolerance_deg
-            )
-            ew = np.where(window, e, -1.0)
-            pick = ew.argmax(1)
-            got = ew[np.arange(len(rows)), pick]
-            partners[rows, j] = np.maximum(got, 0.0)
-            partner_k[rows, j] = np.where(got >= 0, kmag[pick], np.nan)
+        partners[rows], partner_k[rows] = _partner_waves(
+            e, kmag, angle, k1[rows], a1[rows], k_tolerance, angle_tolerance_deg
+        )
+    return k1, a1, e1, partners, partner_k
 
+
+def _classify(
+    k1: np.ndarray,
+    e1: np.ndarray,
+    partners: np.ndarray,
+    partner_k: np.ndarray,
+    active: np.ndarray,
+    min_explained: float,
+    partner_ratio: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lattice type and period of each unit from its waves (steps 3 and 4, periods).
+
+    Args:
+        k1, e1, partners, partner_k, active: from :func:`_wave_fits` and :func:`_centre_maps`.
+        min_explained, partner_ratio: as in :func:`unit_periods`.
+    Returns:
+        ``(lattice, period, explained, ratios)``: (U,) str lattice type, (U,) period in metres,
+        (U,) variance explained by the lattice's waves, (U, 3) partner over strongest ratios.
+    """
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = partners / e1[:, None]
     hex_ok = np.minimum(ratios[:, 0], ratios[:, 1]) >= partner_ratio
@@ -222,7 +280,38 @@ def unit_periods(
         np.nan,
     )
     explained = np.where(active, explained, np.nan)
-    lattice = lattice.astype(str)
+    return lattice.astype(str), period, explained, ratios
+
+
+def unit_periods(
+    maps,
+    bin_size: float,
+    *,
+    active_fraction: float,
+    min_explained: float,
+    partner_ratio: float,
+    angle_tolerance_deg: float,
+    k_tolerance: float,
+    period_ratio: float,
+    min_units: int,
+) -> UnitPeriods:
+    """Lattice type and period of every unit of ``maps`` (U, ny, nx), and their modules.
+
+    ``bin_size`` in metres; the other arguments are the ``analysis.unit_*`` and
+    ``analysis.module_*`` settings (gridssl.config.AnalysisConfig), as the module docstring uses
+    them.
+    """
+    m = as_numpy(maps).astype(np.float64)
+    if m.ndim != 3:
+        raise ValueError(f"maps must be (U, ny, nx), got shape {m.shape}")
+    _, ny, nx = m.shape
+    x, n, ss, active = _centre_maps(m, active_fraction)
+    k1, a1, e1, partners, partner_k = _wave_fits(
+        x, n, ss, active, bin_size, k_tolerance, angle_tolerance_deg
+    )
+    lattice, period, explained, ratios = _classify(
+        k1, e1, partners, partner_k, active, min_explained, partner_ratio
+    )
     wavelength = np.where(np.isfinite(period), 2 * np.pi / k1, np.nan)
     module, modules = period_modules(period, lattice, period_ratio, min_units, wavelength)
     return UnitPeriods(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import BIN_SIZE_M, GRID_THRESHOLD, MIN_FIELDS
+from ..config import BIN_SIZE_M, GRID_THRESHOLD, MIN_FIELDS, MODULE_PERIOD_RATIO
 from .fields import FieldStats, firing_fields, is_grid_cell, spatial_information
 from .gridscore import GridScores, bnt_grid_scores, score_maps, square_scores
 from .lattice import SACLattice, lattice_from_sac
@@ -85,7 +85,7 @@ class GridPopulation:
         }
 
 
-def distinct_periods(periods, min_ratio: float = 1.15) -> int:
+def distinct_periods(periods, min_ratio: float = MODULE_PERIOD_RATIO) -> int:
     """How many module periods differ from the next smaller one by at least ``min_ratio``
     (modules of one period but different orientation count once)."""
     p = np.sort(np.asarray(periods, float))
@@ -140,8 +140,9 @@ def grid_population(
     activity: np.ndarray,
     box: tuple[float, float, float, float],
     bin_size: float = BIN_SIZE_M,
-    rng: np.random.Generator | int | None = 0,
-    n_shuffles: int = 50,
+    *,
+    rng: np.random.Generator | int | None,
+    n_shuffles: int,
     min_shift: int | None = None,
     threshold: float = GRID_THRESHOLD,
     min_fields: int = MIN_FIELDS,

@@ -38,6 +38,7 @@ module, any non-negative or real activity units):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -213,6 +214,36 @@ def _lifetimes(dgm: np.ndarray, dim: int, max_edge: float) -> np.ndarray:
     return np.sort(life)[::-1]
 
 
+def _null_lifetimes(
+    z: np.ndarray,
+    run: Callable[[np.ndarray, bool], tuple],
+    rng: np.random.Generator,
+    n_null: int,
+    maxdim: int,
+    max_edge: float,
+) -> list[np.ndarray]:
+    """Finite bar lifetimes of ``n_null`` rolled-activity shuffles (step 5), pooled per dimension.
+
+    Args:
+        z: (S, U) z-scored activity. run: maps activity (S, U) and a cocycle flag to a tuple
+            whose first item is the diagrams (steps 2-4). rng: draws the circular shifts.
+        n_null, maxdim: as in :func:`population_topology`. max_edge: censoring edge length.
+    Returns:
+        maxdim + 1 arrays of lifetimes (empty where no shuffle was run).
+    """
+    n_s = len(z)
+    null_life: list[list[np.ndarray]] = [[] for _ in range(maxdim + 1)]
+    for _ in range(n_null):
+        shifts = rng.integers(n_s // 10, n_s - n_s // 10 + 1, size=z.shape[1])
+        rows = (np.arange(n_s)[:, None] - shifts[None, :]) % n_s
+        zr = np.take_along_axis(z, rows, axis=0)  # column u rolled by shifts[u]
+        ndgms = run(zr, False)[0]
+        for dim, d in enumerate(ndgms):
+            life = _lifetimes(d, dim, max_edge)
+            null_life[dim].append(life[np.isfinite(life)])
+    return [np.concatenate(x) if x else np.zeros(0) for x in null_life]
+
+
 def population_topology(
     activity: np.ndarray,
     n_pca: int = 6,
@@ -267,17 +298,7 @@ def population_topology(
     dgms, cocy, emb, idx, comps, evr = run(z, cocycles and backend == "ripser")
     lifetimes = [_lifetimes(d, dim, max_edge) for dim, d in enumerate(dgms)]
 
-    n_s = len(z)
-    null_life: list[list[np.ndarray]] = [[] for _ in range(maxdim + 1)]
-    for _ in range(n_null):
-        shifts = rng.integers(n_s // 10, n_s - n_s // 10 + 1, size=z.shape[1])
-        rows = (np.arange(n_s)[:, None] - shifts[None, :]) % n_s
-        zr = np.take_along_axis(z, rows, axis=0)  # column u rolled by shifts[u]
-        ndgms = run(zr, False)[0]
-        for dim, d in enumerate(ndgms):
-            life = _lifetimes(d, dim, max_edge)
-            null_life[dim].append(life[np.isfinite(life)])
-    null_lifetimes = [np.concatenate(x) if x else np.zeros(0) for x in null_life]
+    null_lifetimes = _null_lifetimes(z, run, rng, n_null, maxdim, max_edge)
     thresholds = np.array([x.max() if x.size else 0.0 for x in null_lifetimes])
     betti = tuple(int(np.sum(lt > th)) for lt, th in zip(lifetimes, thresholds))
 

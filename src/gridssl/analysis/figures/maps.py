@@ -28,6 +28,115 @@ if TYPE_CHECKING:  # type hints only: the pipeline imports the analysis, not its
     from ...pipeline import Populations
 
 
+def _checked_maps(
+    maps: np.ndarray, sacs: np.ndarray, scores: np.ndarray, labels: Sequence | np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """maps (U, ny, nx), sacs (U, 2ny-1, 2nx-1) and scores (U,) as float arrays.
+
+    Raises ValueError when a shape does not match the maps, or labels has not U entries.
+    """
+    maps = np.asarray(maps, dtype=float)
+    sacs = np.asarray(sacs, dtype=float)
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (U, ny, nx), got {maps.shape}")
+    n_units, ny, nx = maps.shape
+    if sacs.shape != (n_units, 2 * ny - 1, 2 * nx - 1):
+        raise ValueError(f"sacs must be {(n_units, 2 * ny - 1, 2 * nx - 1)}, got {sacs.shape}")
+    if scores.shape != (n_units,):
+        raise ValueError(f"scores must be ({n_units},), got {scores.shape}")
+    if labels is not None and len(labels) != n_units:
+        raise ValueError(f"labels must have {n_units} entries, got {len(labels)}")
+    return maps, sacs, scores
+
+
+def _pairs_figure(n_shown: int) -> tuple:
+    """A figure with one (rate map, SAC) pair of subplot specs per shown unit, four per row.
+
+    Fixed layout (constrained layout is slow with ~64 axes), sizes in inches for panels, titles
+    and colorbars. Returns ``(fig, outer, pairs, height)``: the outer gridspec, the ``n_shown``
+    (1, 2) sub-gridspecs and the figure height in inches.
+    """
+    per_row = 4
+    n_rows = max(1, -(-n_shown // per_row))
+    panel, top_in, bottom_in = 1.45, 0.75, 0.75
+    row_in = panel + 0.75
+    height = top_in + n_rows * row_in + bottom_in
+    fig = _figure(2 * per_row * 1.85 + 0.4, height, layout=None)
+    outer = fig.add_gridspec(
+        n_rows,
+        per_row,
+        left=0.04,
+        right=0.99,
+        top=1 - (top_in + 0.35) / height,
+        bottom=(bottom_in + 0.1) / height,
+        wspace=0.25,
+        hspace=0.75,
+    )
+    pairs = [
+        outer[i // per_row, i % per_row].subgridspec(1, 2, wspace=0.45) for i in range(n_shown)
+    ]
+    return fig, outer, pairs, height
+
+
+def _draw_ratemap(ax, m: np.ndarray, extent: Box, cmap, ticks, title: str, module):
+    """One unit's rate map m (ny, nx), a.u., scaled to its peak, in the box ``extent`` (m).
+
+    The title is ``title``, then the ``module`` name (None: no labels) and the peak in a.u.
+    Returns the image.
+    """
+    peak = np.nanmax(m) if np.isfinite(m).any() else np.nan
+    scale = peak if np.isfinite(peak) and peak > 0 else 1.0
+    im = ax.imshow(
+        m / scale,
+        origin="lower",
+        extent=extent,
+        cmap=cmap,
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
+    detail = f"peak {peak:.2g} a.u."
+    if module is not None:
+        detail = f"{module}, {detail}"
+    ax.set_title(f"{title}\n{detail}", fontsize=7, loc="left")
+    ax.set_xlabel("x (m)", fontsize=6, labelpad=1)
+    ax.set_ylabel("y (m)", fontsize=6, labelpad=1)
+    _small_ticks(ax, *ticks)
+    return im
+
+
+def _draw_sac(ax, sac: np.ndarray, lag_extent: Box, cmap, ticks):
+    """One autocorrelogram sac (2ny-1, 2nx-1), Pearson r in [-1, 1], lags in metres; the image."""
+    im = ax.imshow(
+        sac,
+        origin="lower",
+        extent=lag_extent,
+        cmap=cmap,
+        vmin=-1.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
+    ax.set_xlabel("lag x (m)", fontsize=6, labelpad=1)
+    ax.set_ylabel("lag y (m)", fontsize=6, labelpad=1)
+    _small_ticks(ax, *ticks)
+    return im
+
+
+def _map_colorbars(fig, im_map, im_sac, height: float) -> None:
+    """Horizontal colorbars for the rate maps and the SACs along the bottom (height in inches)."""
+    h = 0.12 / height
+    y0 = 0.4 / height
+    for im, x0, label in (
+        (im_map, 0.12, "rate map: activity / unit peak"),
+        (im_sac, 0.56, "SAC: Pearson r"),
+    ):
+        cax = fig.add_axes((x0, y0, 0.32, h))
+        cb = fig.colorbar(im, cax=cax, orientation="horizontal")
+        cb.set_label(label, fontsize=7, labelpad=1)
+        cb.ax.tick_params(labelsize=6)
+
+
 def ratemaps_with_sacs(
     maps: np.ndarray,
     sacs: np.ndarray,
@@ -46,43 +155,14 @@ def ratemaps_with_sacs(
     ``max_units`` units (the best scored) are drawn, four per row. Each rate map is scaled to its
     own peak (the peak, in a.u., is in the title); SAC lags are in metres.
     """
-    maps = np.asarray(maps, dtype=float)
-    sacs = np.asarray(sacs, dtype=float)
-    scores = np.asarray(scores, dtype=float).reshape(-1)
-    if maps.ndim != 3:
-        raise ValueError(f"maps must be (U, ny, nx), got {maps.shape}")
+    maps, sacs, scores = _checked_maps(maps, sacs, scores, labels)
     n_units, ny, nx = maps.shape
-    if sacs.shape != (n_units, 2 * ny - 1, 2 * nx - 1):
-        raise ValueError(f"sacs must be {(n_units, 2 * ny - 1, 2 * nx - 1)}, got {sacs.shape}")
-    if scores.shape != (n_units,):
-        raise ValueError(f"scores must be ({n_units},), got {scores.shape}")
-    if labels is not None and len(labels) != n_units:
-        raise ValueError(f"labels must have {n_units} entries, got {len(labels)}")
     xmin, xmax, ymin, ymax = _check_box(box)
     bx, by = (xmax - xmin) / nx, (ymax - ymin) / ny
     lag_extent = (-(nx - 1) * bx, (nx - 1) * bx, -(ny - 1) * by, (ny - 1) * by)
 
     order = np.argsort(np.where(np.isnan(scores), np.inf, -scores), kind="stable")[:max_units]
-    per_row = 4
-    n_rows = max(1, -(-len(order) // per_row))
-    # fixed layout (constrained layout is slow with ~64 axes): inches for panels, titles, colorbars
-    panel, top_in, bottom_in = 1.45, 0.75, 0.75
-    row_in = panel + 0.75
-    height = top_in + n_rows * row_in + bottom_in
-    fig = _figure(2 * per_row * 1.85 + 0.4, height, layout=None)
-    outer = fig.add_gridspec(
-        n_rows,
-        per_row,
-        left=0.04,
-        right=0.99,
-        top=1 - (top_in + 0.35) / height,
-        bottom=(bottom_in + 0.1) / height,
-        wspace=0.25,
-        hspace=0.75,
-    )
-    pairs = [
-        outer[i // per_row, i % per_row].subgridspec(1, 2, wspace=0.45) for i in range(len(order))
-    ]
+    fig, outer, pairs, height = _pairs_figure(len(order))
     map_ticks = ([xmin, (xmin + xmax) / 2, xmax], [ymin, (ymin + ymax) / 2, ymax])
     sac_ticks = ([lag_extent[0], 0.0, lag_extent[1]], [lag_extent[2], 0.0, lag_extent[3]])
     fig.suptitle(
@@ -102,52 +182,17 @@ def ratemaps_with_sacs(
     map_cmap, sac_cmap = _cmap(MAP_CMAP), _cmap(SAC_CMAP)
     im_map = im_sac = None
     for i, u in enumerate(order):
-        m = maps[u]
-        peak = np.nanmax(m) if np.isfinite(m).any() else np.nan
-        scale = peak if np.isfinite(peak) and peak > 0 else 1.0
-        ax = fig.add_subplot(pairs[i][0, 0])
-        im_map = ax.imshow(
-            m / scale,
-            origin="lower",
-            extent=(xmin, xmax, ymin, ymax),
-            cmap=map_cmap,
-            vmin=0.0,
-            vmax=1.0,
-            interpolation="nearest",
-        )
         s = scores[u]
         title = f"unit {u}  gs {s:.2f}" if np.isfinite(s) else f"unit {u}  gs n/a"
-        detail = f"peak {peak:.2g} a.u."
-        if labels is not None:
-            detail = f"{_module_name(labels[u])}, {detail}"
-        ax.set_title(f"{title}\n{detail}", fontsize=7, loc="left")
-        ax.set_xlabel("x (m)", fontsize=6, labelpad=1)
-        ax.set_ylabel("y (m)", fontsize=6, labelpad=1)
-        _small_ticks(ax, *map_ticks)
-        ax2 = fig.add_subplot(pairs[i][0, 1])
-        im_sac = ax2.imshow(
-            sacs[u],
-            origin="lower",
-            extent=lag_extent,
-            cmap=sac_cmap,
-            vmin=-1.0,
-            vmax=1.0,
-            interpolation="nearest",
+        module = _module_name(labels[u]) if labels is not None else None
+        ax = fig.add_subplot(pairs[i][0, 0])
+        im_map = _draw_ratemap(
+            ax, maps[u], (xmin, xmax, ymin, ymax), map_cmap, map_ticks, title, module
         )
-        ax2.set_xlabel("lag x (m)", fontsize=6, labelpad=1)
-        ax2.set_ylabel("lag y (m)", fontsize=6, labelpad=1)
-        _small_ticks(ax2, *sac_ticks)
+        ax2 = fig.add_subplot(pairs[i][0, 1])
+        im_sac = _draw_sac(ax2, sacs[u], lag_extent, sac_cmap, sac_ticks)
     if im_map is not None:
-        h = 0.12 / height
-        y0 = 0.4 / height
-        for im, x0, label in (
-            (im_map, 0.12, "rate map: activity / unit peak"),
-            (im_sac, 0.56, "SAC: Pearson r"),
-        ):
-            cax = fig.add_axes((x0, y0, 0.32, h))
-            cb = fig.colorbar(im, cax=cax, orientation="horizontal")
-            cb.set_label(label, fontsize=7, labelpad=1)
-            cb.ax.tick_params(labelsize=6)
+        _map_colorbars(fig, im_map, im_sac, height)
     return _save(fig, path)
 
 

@@ -1,4 +1,5 @@
-"""The modules map: sweep trials as a phase diagram and a table (docs/MODULES.md).
+"""The modules map: sweep trials as a phase diagram and a table (docs/MODULES.md). Study code
+of the modules search, built on gridssl's public API (``python experiments/modules_map.py``).
 
     results.csv of one or more sweeps -> trials (one dict per finished trial)
         -> phase_figure: one heat map per metric; blocks by two outer keys (N across, T down),
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sweep import FINAL, SweepSpec, load_spec, make_trials
+from gridssl.sweep import FINAL, SweepSpec, load_spec, make_trials
 
 PHASE_METRICS = (
     ("n_distinct_periods", "modules (distinct periods)", "viridis", (0, 3)),
@@ -154,7 +155,7 @@ def phase_figure(
     (across) by inner_y (down). Cells show the mean over seeds (and n when more than one)."""
     import matplotlib
 
-    from .analysis.figures._base import new_figure, save_png
+    from gridssl.analysis.figures._base import new_figure, save_png
 
     xs, ys = _values(rows, x), _values(rows, y)
     ixs, iys = _values(rows, inner_x), _values(rows, inner_y)
