@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 import gridssl
-from gridssl.analysis.figures import ratemaps_with_sacs
 from gridssl.analysis.population import analyse_maps
 from gridssl.analysis.ratemaps import rate_maps
 from gridssl.data import Arena, TrainingRange, smooth_trajectories, steps_from_positions
+from gridssl.report.figures import ratemaps_with_sacs
 
 BOX = (-1.0, 1.0, -1.0, 1.0)  # the 2 m arena, centred on the start (the network's origin)
 BIN = 0.05  # m

@@ -155,7 +155,7 @@ def phase_figure(
     (across) by inner_y (down). Cells show the mean over seeds (and n when more than one)."""
     import matplotlib
 
-    from gridssl.analysis.figures._base import new_figure, save_png
+    from gridssl.report.figures._base import new_figure, save_png
 
     xs, ys = _values(rows, x), _values(rows, y)
     ixs, iys = _values(rows, inner_x), _values(rows, inner_y)

@@ -58,7 +58,7 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
 def checkpoints(run: Path) -> list[Path]:
     """The run's step checkpoints, oldest first."""
-    return sorted((Path(run) / "checkpoints").glob("step_*.pt"))
+    return sorted((Path(run) / rundir.CHECKPOINTS).glob("step_*.pt"))
 
 
 def read_metrics(run: Path) -> list[dict]:

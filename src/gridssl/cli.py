@@ -14,6 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from . import rundir
 from .ablate import ABLATIONS
 from .analysis.population import GRID_VARIANTS
 from .config import AnalysisConfig, ConfigError, describe, load_config, preset_names
@@ -160,7 +161,7 @@ def cmd_info(args) -> int:
 
     run = _existing(args.run, "run")
     cfg = read_run_config(run)
-    meta = read_json(run / "meta.json", "run file") or {}
+    meta = read_json(run / rundir.META, "run file") or {}
     metrics = read_metrics(run)
     ck = checkpoints(run)
     print(f"run        {run}")
@@ -172,7 +173,7 @@ def cmd_info(args) -> int:
         print(f"{section:<10} " + ", ".join(f"{k}={v}" for k, v in values.items()))
     print(
         f"checkpoints {[p.name for p in ck]}"
-        + ("  best.pt" if (run / "checkpoints" / "best.pt").exists() else "")
+        + ("  best.pt" if (run / rundir.CHECKPOINTS / rundir.BEST).exists() else "")
     )
     if metrics:
         last = metrics[-1]
@@ -383,8 +384,9 @@ def _fmt(x) -> str:
 
 
 def cmd_demo(args) -> int:
-    from .analyze import analyze, headline
+    from .analyze import analyze
     from .checkpoint import pretrained_path
+    from .report.analysis import headline
     from .train import Trainer
 
     out = Path(args.out)
@@ -398,7 +400,7 @@ def cmd_demo(args) -> int:
         model = "pretrained"
     else:
         run = out / "train"
-        if (run / "config.yaml").exists():
+        if (run / rundir.CONFIG).exists():
             print(f"demo: resuming {run}")
             trainer = Trainer.resume(run, None if args.steps is None else checked.train.steps)
         else:

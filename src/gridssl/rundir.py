@@ -38,6 +38,9 @@ CHECKPOINTS = "checkpoints"
 TRIAL = "trial.json"
 SPEC = "sweep.yaml"
 LOCK = ".lock"
+BEST = "best.pt"  # in CHECKPOINTS: the best in-training evaluation
+TRIALS = "trials"  # a sweep directory's run directories, one per trial
+RESULTS = "results.csv"  # a sweep's table (and results.json beside it)
 NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, tmpfs)
 
 

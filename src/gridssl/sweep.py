@@ -59,7 +59,6 @@ import numpy as np
 import yaml
 
 from . import rundir
-from .analysis.figures._base import new_figure, save_png
 from .config import ConfigError, load_config, preset_names
 from .io import atomic_write_text
 
@@ -293,7 +292,7 @@ def read_record(run: Path) -> dict | None:
 
 
 def _write_record(run: Path, record: dict) -> dict:
-    atomic_write_text(Path(run) / "trial.json", json.dumps(record, indent=2, default=_plain))
+    atomic_write_text(Path(run) / rundir.TRIAL, json.dumps(record, indent=2, default=_plain))
     return record
 
 
@@ -350,7 +349,7 @@ def run_trial(spec_dict: dict, trial: Trial, root: str, board=None) -> dict:
     from .train import Diverged, Trainer
 
     spec = parse_spec(spec_dict)
-    run = Path(root) / "trials" / trial.name
+    run = Path(root) / rundir.TRIALS / trial.name
     try:
         held = rundir.lock(run, f"trial {trial.name!r}", f"gridssl sweep (trial {trial.name})")
     except rundir.Locked as err:  # e.g. a worker of a killed sweep still trains it: not final,
@@ -387,7 +386,7 @@ def _run_trial(spec, trial, run, board, read_metrics, Diverged, Trainer) -> dict
         return _write_record(run, {**rec, "status": "failed", "error": str(err)})
     trainer = None
     try:
-        if (run / "config.yaml").exists():  # no checkpoint yet: the trial starts at step 0
+        if (run / rundir.CONFIG).exists():  # no checkpoint yet: the trial starts at step 0
             trainer = Trainer.resume(run, restart_if_none=True)
         else:
             trainer = Trainer.create(cfg, run, f"gridssl sweep (trial {trial.name})")
@@ -469,98 +468,6 @@ def write_table(path: Path, columns: list[str], rows: list[dict]) -> None:
         w.writerow({c: _csv_cell(row.get(c)) for c in columns})
     atomic_write_text(path, buf.getvalue())
     atomic_write_text(path.with_suffix(".json"), json.dumps(rows, indent=2, default=_plain))
-
-
-# ----------------------------------------------------------------------------- figure + report
-
-
-def sweep_figure(rows: list[dict], columns: list[str], path: Path) -> Path:
-    """Each metric (rows of panels) against each grid key (columns), one point per finished
-    trial (colour: seed), the mean over the rest of the grid and the seeds as a black bar."""
-    done = [r for r in rows if r["status"] in ("ok", "stopped")]
-    keys = columns or ["seed"]
-    fig = new_figure(3.2 * len(keys), 2.2 * len(PLOTTED))
-    axes = fig.subplots(len(PLOTTED), len(keys), squeeze=False)
-    seeds = sorted({r["seed"] for r in rows})
-    colours = {s: f"C{i % 10}" for i, s in enumerate(seeds)}
-    for j, key in enumerate(keys):
-        levels = list(dict.fromkeys(r[key] for r in rows))
-        for i, metric in enumerate(PLOTTED):
-            ax = axes[i, j]
-            for k, level in enumerate(levels):
-                pts = [
-                    (r["seed"], r[metric])
-                    for r in done
-                    if r[key] == level and r[metric] is not None
-                ]
-                if not pts:
-                    continue
-                jitter = np.linspace(-0.15, 0.15, len(pts)) if len(pts) > 1 else [0.0]
-                for (seed, y), dx in zip(pts, jitter):
-                    ax.plot(k + dx, y, "o", ms=4, color=colours[seed], alpha=0.8)
-                mean = float(np.mean([y for _, y in pts]))
-                ax.plot([k - 0.25, k + 0.25], [mean, mean], "k-", lw=2)
-            ax.set_xticks(range(len(levels)), [_label(v) for v in levels], fontsize=7)
-            ax.tick_params(axis="y", labelsize=7)
-            if j == 0:
-                ax.set_ylabel(metric.replace("_", " "), fontsize=8)
-            if i == len(PLOTTED) - 1:
-                ax.set_xlabel(key, fontsize=8)
-    from matplotlib.lines import Line2D
-
-    handles = [
-        Line2D([], [], marker="o", ls="", color=c, label=f"seed {s}") for s, c in colours.items()
-    ]
-    fig.legend(handles=handles, loc="outside upper center", ncols=min(len(seeds), 8), fontsize=8)
-    return save_png(fig, path)
-
-
-def sweep_page(
-    title: str,
-    paragraphs: list[str],
-    tables: list[tuple[str, list[str], list[dict]]],
-    figures: list[tuple[str, Path, str]],
-) -> str:
-    """A sweep or ablation page on the one page builder (gridssl.analysis.report.html_page):
-    paragraphs, then figures (title, PNG path, caption), then tables (caption, columns, rows)."""
-    from .analysis.report import (
-        Figure,
-        figures_html,
-        html_page,
-        paragraphs_html,
-        section_html,
-        table_html,
-    )
-
-    blocks = ["\n".join(paragraphs_html(p) for p in paragraphs)]
-    if figures:
-        shown = [Figure(name, path, caption) for name, path, caption in figures]
-        blocks.append(section_html("Figures", figures_html(shown)))
-    for caption, columns, rows in tables:
-        cells = [[row.get(c) for c in columns] for row in rows]  # table_html formats each value
-        blocks.append(section_html(caption, table_html(columns, cells)))
-    return html_page(title, blocks)
-
-
-def write_sweep_report(out: Path, spec: SweepSpec, rows: list[dict], wall_s: float) -> Path:
-    fig = sweep_figure(rows, spec.columns, out / "sweep.png")
-    counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", *FINAL[1:], "pending")}
-    text = [
-        f"Preset {spec.preset}, steps {spec.steps or 'the preset default'}, seeds "
-        f"{list(spec.seeds)}, shared overrides {spec.set or 'none'}; {len(rows)} trials: "
-        + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        + f". Wall-clock of this invocation {wall_s:.0f} s.",
-        "Metrics: rate maps of smooth walks from the origin in a 2 m arena (5 cm bins); a grid "
-        "cell scores > 0.3 and above its 95th percentile time-shift null, with >= 3 firing "
-        "fields and not place-like. Each trial is a run directory under trials/.",
-    ]
-    page = sweep_page(
-        f"gridssl sweep: {out}",
-        text,
-        [("Trials", result_columns(spec), rows)],
-        [("Metrics against the grid", fig, "One point per trial (colour: seed); bar: mean.")],
-    )
-    return atomic_write_text(out / "report.html", page)
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -703,13 +610,13 @@ def _check_early_stop(spec: SweepSpec, trials: list[Trial]) -> None:
 
 
 def _dry_run(spec: SweepSpec, out: Path, trials: list[Trial], log) -> list[dict]:
-    records = {t.name: read_record(out / "trials" / t.name) for t in trials}
+    records = {t.name: read_record(out / rundir.TRIALS / t.name) for t in trials}
     for t in trials:
         rec = records[t.name] or {}
         state = (
             rec.get("status")
             if rec.get("status") in FINAL
-            else ("resume" if (out / "trials" / t.name / "config.yaml").exists() else "new")
+            else ("resume" if (out / rundir.TRIALS / t.name / rundir.CONFIG).exists() else "new")
         )
         try:
             trial_config(spec, t)
@@ -723,7 +630,7 @@ def _dry_run(spec: SweepSpec, out: Path, trials: list[Trial], log) -> list[dict]
 
 def _sweep_locked(spec, out, trials, workers, address, log, collect, ex) -> list[dict]:
     """run_sweep with OUT locked."""
-    records = {t.name: read_record(out / "trials" / t.name) for t in trials}
+    records = {t.name: read_record(out / rundir.TRIALS / t.name) for t in trials}
     t_start = time.perf_counter()
     todo = (
         []
@@ -738,12 +645,12 @@ def _sweep_locked(spec, out, trials, workers, address, log, collect, ex) -> list
     threads = max((trial_threads(t) for t in todo), default=1)
     slots = _start_ray(address, workers, threads) if on_ray else ex.slots(workers, threads)
     try:
-        atomic_write_text(out / "sweep.yaml", yaml.safe_dump(spec.to_dict(), sort_keys=False))
+        atomic_write_text(out / rundir.SPEC, yaml.safe_dump(spec.to_dict(), sort_keys=False))
         rows = {t.name: result_row(t, records[t.name]) for t in trials}
         columns = result_columns(spec)
 
         def save():
-            write_table(out / "results.csv", columns, list(rows.values()))
+            write_table(out / rundir.RESULTS, columns, list(rows.values()))
 
         for t in todo:
             rows[t.name]["status"] = "pending"
@@ -759,12 +666,14 @@ def _sweep_locked(spec, out, trials, workers, address, log, collect, ex) -> list
             ray.shutdown()
     wall = time.perf_counter() - t_start
     result = list(rows.values())
+    from .report.sweep import write_sweep_report  # matplotlib: only once a page is written
+
     report = write_sweep_report(out, spec, result, wall)
     counts = {s: sum(r["status"] == s for r in result) for s in FINAL}
     log(
         f"sweep: {len(result)} trials ("
         + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        + f") in {_fmt_s(wall)}; {out / 'results.csv'}, {report}"
+        + f") in {_fmt_s(wall)}; {out / rundir.RESULTS}, {report}"
     )
     return result
 
@@ -890,7 +799,9 @@ def _run_local(spec, out, todo, rows, save, slots, log, ex: Executor) -> None:
             proc.start()
             send.close()
             steps = trial_config(spec, t).train.steps
-            flight.append(_Flight(t, proc, recv, time.monotonic(), steps, out / "trials" / t.name))
+            flight.append(
+                _Flight(t, proc, recv, time.monotonic(), steps, out / rundir.TRIALS / t.name)
+            )
             rows[t.name]["status"] = "running"
             save()
         for f in [f for f in flight if not f.proc.is_alive() or f.conn.poll()]:
@@ -936,7 +847,9 @@ def _run_on_ray(spec, out, todo, rows, save, slots, address, log) -> None:
     if spec.early_stop:
         seen: dict[int, dict[str, float]] = {}
         for t in make_trials(spec):
-            for r, v in ((read_record(out / "trials" / t.name) or {}).get("rungs") or {}).items():
+            for r, v in (
+                (read_record(out / rundir.TRIALS / t.name) or {}).get("rungs") or {}
+            ).items():
                 seen.setdefault(int(r), {})[t.name] = v
         board = ray.remote(RungBoard).remote(spec.early_stop, seen)
     queue, flight = list(todo), {}
@@ -970,7 +883,7 @@ def _run_on_ray(spec, out, todo, rows, save, slots, address, log) -> None:
 def _died(out: Path, t: Trial, error: str) -> dict:
     """Record a trial whose worker died without a record of its own (killed, out of memory)."""
     rec = {"trial": t.name, "seed": t.seed, "values": t.values, "status": "failed", "error": error}
-    return _write_record(out / "trials" / t.name, rec)
+    return _write_record(out / rundir.TRIALS / t.name, rec)
 
 
 class _Progress:

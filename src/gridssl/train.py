@@ -217,7 +217,7 @@ class Trainer:
 
     def _write_new(self, command: str, init_from: Path | None) -> None:
         cfg, run = self.cfg, self.run
-        atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        atomic_write_text(run / rundir.CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         meta = {
             "seed": cfg.train.seed,
             "init_seed": cfg.train.seed,
@@ -230,7 +230,7 @@ class Trainer:
             "init_from": None if init_from is None else str(init_from),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        atomic_write_text(run / "meta.json", json.dumps(meta, indent=2))
+        atomic_write_text(run / rundir.META, json.dumps(meta, indent=2))
 
     @classmethod
     def resume(
@@ -301,7 +301,7 @@ class Trainer:
         rows = read_metrics(run)  # a damaged file is refused here, before anything is written
         if not found:
             trained = [r["step"] for r in rows if r["step"] > 0]
-            if (trained or (folder / "best.pt").exists()) and not restart_if_none:
+            if (trained or (folder / rundir.BEST).exists()) and not restart_if_none:
                 last = f"metrics.jsonl reaches step {max(trained)}" if trained else "best.pt"
                 raise CheckpointNotFound(
                     f"{what} holds no checkpoints/step_*.pt to resume from ({last} would be "
@@ -316,10 +316,10 @@ class Trainer:
         for path, reason in skipped if on_skip is not None else ():
             on_skip(path, reason)
         if extra:
-            atomic_write_text(run / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            atomic_write_text(run / rundir.CONFIG, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         # metrics logged after the checkpoint we resume from are replayed: drop them
         kept = [m for m in rows if m["step"] <= self.step]
-        atomic_write_text(run / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+        atomic_write_text(run / rundir.METRICS, "".join(json.dumps(m) + "\n" for m in kept))
 
     def close(self) -> None:
         """Release the run directory's lock (also done when the Trainer is garbage-collected or
@@ -389,7 +389,7 @@ class Trainer:
         self.sched._last_lr = [g["lr"] for g in self.opt.param_groups]
 
     def save_checkpoint(self) -> Path:
-        path = self.run / "checkpoints" / f"step_{self.step:08d}.pt"
+        path = self.run / rundir.CHECKPOINTS / f"step_{self.step:08d}.pt"
         atomic_torch_save(self.state(), path)
         for old in checkpoints(self.run)[: -self.cfg.train.keep_ckpts]:
             try:
@@ -477,7 +477,7 @@ class Trainer:
         logs: dict[str, float] = {}
         self.net.train()
         t0, s0, base = time.perf_counter(), self.step, self.train_s
-        path = self.run / "metrics.jsonl"
+        path = self.run / rundir.METRICS
         if getattr(self, "_lock", None) is None or self._lock.released:
             self._lock = rundir.lock(self.run, f"run {str(self.run)!r}")
         clock = (t0, s0, base)
@@ -520,7 +520,7 @@ class Trainer:
         row = {"step": self.step, **logs, **row, **{f"eval_{k}": v for k, v in ev.items()}}
         if ev["grid_fraction"] > self.best:
             self.best = ev["grid_fraction"]
-            atomic_torch_save(self.state(), self.run / "checkpoints" / "best.pt")
+            atomic_torch_save(self.state(), self.run / rundir.CHECKPOINTS / rundir.BEST)
         self.net.train()
         return row
 

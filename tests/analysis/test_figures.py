@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from gridssl.analysis import figures as F
+from gridssl.report import figures as F
 from gridssl.analysis import synthetic as syn
 
 N = 12  # bins per side: small maps keep the tests fast

@@ -12,9 +12,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from gridssl.analysis import figures as F
+from gridssl.report import figures as F
 from gridssl.analysis import synthetic as syn
-from gridssl.analysis.report import (
+from gridssl.report.page import (
     Claim,
     Figure,
     flatten_summary,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..generalisation import binned
+from ...analysis.generalisation import binned
 from ._base import MAP_CMAP, BinnedCurveLike, PathLike, _cmap, _figure, _no_data, _save
 
 if TYPE_CHECKING:  # type hints only

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The background queue of this machine's long experiments, in priority order (issue 16, then
+# issue 21). Every step is resumable: rerunning this script skips finished trials and resumes the
+# rest from their last checkpoints, so a new sitting just runs it again.
+#   nohup experiments/queue.sh > runs/queue.log 2>&1 &
+# GRIDSSL_SRC (optional): a frozen checkout's src/ to run from, so that editing this working tree
+# never changes the code under a running trial (e.g. a `git worktree` of the commit to run).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+if [ -n "${GRIDSSL_SRC:-}" ]; then export PYTHONPATH="$GRIDSSL_SRC"; fi
+G=("$PY" -m gridssl.cli)
+step() { echo "queue [$(date -u +%FT%TZ)]: $*"; "$@"; echo "queue: exit $?"; }
+# issue 16: the 3 judging seeds again at 2 torch threads, one at a time
+step "${G[@]}" sweep experiments/recipe_seeds5_2t.yaml --out runs/recipe-seeds5-2t \
+    --executor local --workers 1
+# issue 16: the ablation of the cpu preset on 5 seeds (45 trials, about 6 hours of 2 cores)
+step "${G[@]}" ablate --preset cpu --seeds 5 --out runs/ablate-cpu5 --executor local --workers 2
+# issue 21: the block-diagonal control at T 60, then the long seeded trials
+step "${G[@]}" sweep experiments/modules_control_t60.yaml --out runs/modules-control-t60 \
+    --executor local --workers 2
+step "${G[@]}" sweep experiments/modules_round3.yaml --out runs/modules-round3 \
+    --executor local --workers 2
