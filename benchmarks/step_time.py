@@ -8,8 +8,11 @@ shapes:   paper    the `paper` preset: B 130, T 60, N 128 (M = 7800), 2 batches 
           cpu      the `cpu` preset: B 64, T 20, N 48 (M = 1280), 1 batch per step
           modules  the modules search: `cpu` preset with T 60, N 128 (B 64, M = 3840), 1 batch
           campaign the long modules trials: `cpu` preset with B 32, T 60, N 128 (M = 1920), 1 batch
-variants: ours           grouped training rollout (models.rollout_states) and the exact pair sums
-                         with their closed-form gradient (losses.pair_sums_exact)
+variants: ours           the training rollout (models.rollout_states, model.rollout_kernel auto:
+                         the fused numba kernels where torch would gather, e.g. campaign) and the
+                         exact pair sums with their closed-form gradient (losses.pair_sums_exact)
+          ours-torch     ours with model.rollout_kernel=torch (batched GEMMs only)
+          ours-fused     ours with model.rollout_kernel=fused (the fused kernels at every shape)
           ours-sampled   the same with the unbiased pair-subsampled estimator (loss.pairs=sampled)
           ours-compiled  ours with sic_loss wrapped in torch.compile (the first batches compile)
           naive          reference.rollout_naive (a (B, N, N) gather kept per step) and
@@ -112,6 +115,8 @@ def one(shape: str, variant: str, reps: int, threads: int) -> dict:
     preset, overrides = SHAPES[shape]
     if variant.endswith("sampled"):
         overrides = overrides + ["loss.pairs=sampled"]
+    if variant in ("ours-torch", "ours-fused"):
+        overrides = overrides + [f"model.rollout_kernel={variant[5:]}"]
     cfg = load_config(preset, overrides=overrides)
     net = SICNet(cfg.model, torch.Generator().manual_seed(0))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.train.lr)
@@ -130,7 +135,7 @@ def one(shape: str, variant: str, reps: int, threads: int) -> dict:
 
     warmup = 3 if variant == "ours-compiled" else 1
     steps, batches = [], []
-    if variant in ("ours", "ours-sampled"):  # the Trainer's own step, as `gridssl train` takes it
+    if variant in ("ours", "ours-sampled", "ours-torch", "ours-fused"):  # the Trainer's own step
         import tempfile
 
         from gridssl.train import Trainer

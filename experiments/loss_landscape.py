@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 import gridssl
+from gridssl import rundir
 from gridssl.config import load_config
 from gridssl.data import draw_batch
 from gridssl.losses import sic_loss
@@ -30,7 +31,7 @@ TERMS = ("total", "sep", "inv", "cap", "iso")
 
 
 def lattice(run: Path) -> str:
-    rec = run / "trial.json"
+    rec = run / rundir.TRIAL
     if not rec.is_file():
         return "?"
     m = json.loads(rec.read_text()).get("metrics", {})

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gridssl import rundir
 from gridssl.sweep import FINAL, SweepSpec, load_spec, make_trials
 
 PHASE_METRICS = (
@@ -50,8 +51,8 @@ def read_trials(paths: Sequence[str | Path], status: Sequence[str] = FINAL) -> l
     rows = []
     for p in paths:
         p = Path(p)
-        p = p / "results.csv" if p.is_dir() else p
-        spec_path = p.parent / "sweep.yaml"
+        p = p / rundir.RESULTS if p.is_dir() else p
+        spec_path = p.parent / rundir.SPEC
         overrides = (
             {t.name: t.overrides for t in make_trials(load_spec(spec_path))}
             if spec_path.exists()
@@ -228,7 +229,7 @@ def followup_spec(
     per configuration (named after its trial, without the seed, "=" as "-"), the original
     preset, steps and shared overrides. None when no configuration qualifies."""
     sweep_dir = Path(sweep_dir)
-    spec = load_spec(sweep_dir / "sweep.yaml")
+    spec = load_spec(sweep_dir / rundir.SPEC)
     hits = {
         r["trial"]
         for r in read_trials([sweep_dir], status=("ok",))

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from gridssl import kernels
 from gridssl.config import ModelConfig
 from gridssl.data import VelocityBatch, sic_batch
 from gridssl.model import SICNet, _group_slots, norm_relu, rollout_states
@@ -68,6 +69,75 @@ def test_rollout_states_gradcheck_any_index(group_factor):
     with torch.no_grad():  # matrices that silence every unit: zero states, not NaN
         dead = f(-W.abs() - 0.1, g0)
     assert torch.equal(dead, torch.zeros_like(dead))
+
+
+fused = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba is not installed")
+
+
+@fused
+@pytest.mark.parametrize("mode", ["permutation", "independent", "identity"])
+def test_fused_rollout_matches_plain_autograd(mode):
+    """The fused CPU kernels: values and gradients against the autograd of the naive loop."""
+    net, b = _net64(), _batch64(6, 9, mode)
+    ours = rollout_states(net.weights(b.distinct), net.g0(), b.index, 1e-8, kernel="fused")
+    naive = rollout_naive(net, b)
+    assert torch.allclose(ours, naive, rtol=0, atol=1e-12)
+    probe = torch.randn(ours.shape, generator=torch.Generator().manual_seed(3), dtype=ours.dtype)
+    params = list(net.parameters())
+    gw = torch.autograd.grad((ours * probe).sum(), params)
+    gn = torch.autograd.grad((naive * probe).sum(), params)
+    assert all(torch.allclose(a, c, rtol=1e-9, atol=1e-12) for a, c in zip(gw, gn))
+
+
+@fused
+def test_fused_rollout_gradcheck_any_index_and_silenced_units():
+    gen = torch.Generator().manual_seed(0)
+    W = torch.randn(4, 5, 5, generator=gen, dtype=torch.float64).requires_grad_()
+    g0 = torch.rand(5, generator=gen, dtype=torch.float64).requires_grad_()
+    index = torch.tensor([[0, 0, 3], [1, 0, 0], [0, 2, 0]])
+
+    def f(W, g0):
+        return rollout_states(W, g0, index, 1e-8, kernel="fused")
+
+    assert torch.autograd.gradcheck(f, (W, g0))
+    with torch.no_grad():  # matrices that silence every unit: zero states, not NaN
+        dead = f(-W.abs() - 0.1, g0)
+    assert torch.equal(dead, torch.zeros_like(dead))
+
+
+@fused
+def test_fused_and_torch_rollouts_agree_in_float32_at_any_thread_count():
+    """float32, a small-batch permutation shape: the fused kernels (float64 accumulation) and the
+    torch plans agree to rounding, and the fused result does not depend on the thread count."""
+    gen = torch.Generator().manual_seed(0)
+    K, B, T, N = 12, 5, 12, 16
+    W = (torch.randn(K, N, N, generator=gen) / N**0.5 + torch.eye(N)).requires_grad_()
+    g0 = torch.rand(N, generator=gen).requires_grad_()
+    index = torch.stack([torch.randperm(T, generator=gen) % K for _ in range(B)])
+    probe = torch.randn(B, T, N, generator=gen)
+    out = {}
+    threads = torch.get_num_threads()
+    try:
+        for kernel, n in (("torch", 1), ("fused", 1), ("fused", 2)):
+            torch.set_num_threads(n)
+            s = rollout_states(W, g0, index, 1e-8, kernel=kernel)
+            out[kernel, n] = (s, *torch.autograd.grad((s * probe).sum(), (W, g0)))
+    finally:
+        torch.set_num_threads(threads)
+    for a, c in zip(out["torch", 1], out["fused", 1]):
+        assert torch.allclose(a, c, rtol=1e-5, atol=1e-6)
+    assert all(torch.equal(a, c) for a, c in zip(out["fused", 1], out["fused", 2]))
+
+
+def test_rollout_kernel_choice():
+    W, g0, index = torch.eye(3).expand(2, 3, 3), torch.ones(3) / 3**0.5, torch.zeros(2, 2).long()
+    with pytest.raises(ValueError, match="choose one of"):
+        rollout_states(W, g0, index, 1e-8, kernel="cuda")
+    if not kernels.AVAILABLE:
+        with pytest.raises(ValueError, match="needs numba"):
+            rollout_states(W, g0, index, 1e-8, kernel="fused")
+    auto = rollout_states(W, g0, index, 1e-8, kernel="auto")
+    assert torch.allclose(auto, rollout_states(W, g0, index, 1e-8, kernel="torch"))
 
 
 def test_training_rollout_matches_naive_and_eval_rollout():

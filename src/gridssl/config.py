@@ -113,6 +113,14 @@ class ModelConfig:
         "block-diagonal W(v), so no group drives another (1: the paper's full W(v)) [ours]",
     )
     norm_eps: float = _opt(1e-8, gt=0, doc="Norm(z) = z / max(|z|, eps); a zero vector stays zero")
+    rollout_kernel: str = _opt(
+        "auto",
+        choices=("auto", "torch", "fused"),
+        doc="how the training rollout is computed: fused (one numba kernel per pass on the CPU, "
+        "no per-step copies of the matrices), torch (batched GEMMs, any device) or auto (fused "
+        "on the CPU where torch would copy each step's matrices: few trajectories per matrix, "
+        "e.g. B 32, T 60; torch's grouped plan elsewhere); equal to float32 rounding",
+    )
 
 
 @dataclass

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from gridssl.report import figures as F
 from gridssl.analysis import synthetic as syn
+from gridssl.report import figures as F
 
 N = 12  # bins per side: small maps keep the tests fast
 BIN = 0.1  # m

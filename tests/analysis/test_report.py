@@ -12,8 +12,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from gridssl.report import figures as F
 from gridssl.analysis import synthetic as syn
+from gridssl.report import figures as F
 from gridssl.report.page import (
     Claim,
     Figure,
