@@ -13,6 +13,7 @@ import torch
 
 from gridssl.config import load_config
 from gridssl.data import draw_batch
+from gridssl.losses import octave_weights_
 
 NEAR_M = 0.1
 
@@ -29,7 +30,7 @@ def main() -> None:
             i, j = torch.triu_indices(len(X), len(X), 1)
             d = (X[i] - X[j]).norm(dim=-1)  # (P,)
             far = d[d > sx]
-            w = (sx / far) ** 2
+            w = octave_weights_(far**2, sx)  # the loss's own octave weight
             uni.append(float((far < NEAR_M).float().mean()))
             octv.append(float(w[far < NEAR_M].sum() / w.sum()))
             p90.append(float(torch.quantile(d, 0.9)))

@@ -480,3 +480,18 @@ def test_sweep_analysis_settings_reach_the_trials_measurement(tmp_path, monkeypa
     saved = yaml.safe_load((tmp_path / "trials" / trial.name / "config.yaml").read_text())
     assert saved["analysis"]["shuffles"] == 3
     assert seen and all(s == (3, (1.5, 3.0)) for s in seen)
+
+
+def test_ablate_set_reaches_every_condition(tmp_path, capsys):
+    """``gridssl ablate --set analysis.shuffles=3``: shared by every trial, validated like any
+    key (an unknown key is refused in one line before anything is written)."""
+    from gridssl.ablate import ablation_spec
+    from gridssl.sweep import trial_config
+
+    spec = ablation_spec("tiny", 2, 10, ["analysis.shuffles=3"])
+    trials = make_trials(spec)
+    assert len(trials) == 2 * len(ABLATIONS)
+    assert {trial_config(spec, t).analysis.shuffles for t in trials} == {3}
+    out = tmp_path / "ab"
+    code = main(["ablate", "--preset", "tiny", "--seeds", "1", "--out", str(out), "--set", "x.y=1"])
+    assert code == 2 and "unknown config key" in capsys.readouterr().err and not out.exists()

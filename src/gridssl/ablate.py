@@ -40,6 +40,7 @@ import numpy as np
 from .config import ConfigError
 from .sweep import (
     Executor,
+    SweepSpec,
     parse_spec,
     run_sweep,
     write_table,
@@ -147,6 +148,23 @@ def representative(run: Path) -> tuple[np.ndarray, np.ndarray, tuple, float]:
     return pop.maps.maps[u], pop.sacs[u], ro.arena.box, float(scores[u])
 
 
+def ablation_spec(
+    preset: str, seeds: int, steps: int | None = None, overrides: list[str] | None = None
+) -> SweepSpec:
+    """Every condition x seeds 0..seeds-1 as one sweep spec; ``overrides`` (KEY=VALUE, as
+    ``--set`` gives them, e.g. ``analysis.shuffles=50``) are shared by every trial."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"--seeds {seeds!r} is not allowed: an integer >= 1")
+    shared = {}
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} is not allowed: expected KEY=VALUE")
+        shared[key.strip()] = value.strip()
+    raw = {"preset": preset, "steps": steps, "seeds": list(range(seeds)), "set": shared}
+    return parse_spec({**raw, "conditions": ABLATIONS}, "ablate")
+
+
 def ablate(
     preset: str,
     seeds: int,
@@ -155,16 +173,13 @@ def ablate(
     workers: int | None = None,
     address: str | None = None,
     executor: str = "ray",
+    overrides: list[str] | None = None,
 ) -> list[dict]:
     """Run every condition x seeds 0..seeds-1 as one sweep into ``out`` (``executor``: "ray" or
-    "local", :class:`gridssl.sweep.Executor`); write ablations.csv/.json, ablations.png and
-    ablations.html; return the sweep's result rows."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f"--seeds {seeds!r} is not allowed: an integer >= 1")
-    spec = parse_spec(
-        {"preset": preset, "steps": steps, "seeds": list(range(seeds)), "conditions": ABLATIONS},
-        "ablate",
-    )
+    "local", :class:`gridssl.sweep.Executor`; ``overrides``: KEY=VALUE shared by every trial,
+    :func:`ablation_spec`); write ablations.csv/.json, ablations.png and ablations.html; return
+    the sweep's result rows."""
+    spec = ablation_spec(preset, seeds, steps, overrides)
     out = Path(out)
     t0 = time.perf_counter()
     rows = run_sweep(spec, out, workers, address, executor=Executor(executor))

@@ -446,7 +446,14 @@ def cmd_ablate(args) -> int:
     from .ablate import ablate
 
     rows = ablate(
-        args.preset, args.seeds, args.out, args.steps, args.workers, args.address, args.executor
+        args.preset,
+        args.seeds,
+        args.out,
+        args.steps,
+        args.workers,
+        args.address,
+        args.executor,
+        args.set,
     )
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
@@ -648,6 +655,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     ab.add_argument("--workers", type=int, help="trials at a time (as for sweep)")
     ab.add_argument("--address", help="an existing Ray cluster (as for sweep)")
+    _set_option(ab, "key of every trial", "analysis.shuffles=50")
     _executor_options(ab)
     ab.set_defaults(func=cmd_ablate)
 

@@ -89,6 +89,12 @@ def listed_pair_sum(
     return _ListedPairSum.apply(G, pairs[:, 0], pairs[:, 1], scale, block, weights)
 
 
+def octave_weights_(dx2: torch.Tensor, sigma_x: float) -> torch.Tensor:
+    """The ``octave`` separation weight, in place: dx2 -> sigma_x^2 / max(dx2, sigma_x^2), so
+    that each octave of spatial distance weighs about the same (``loss.sep_weighting``)."""
+    return dx2.clamp_(min=sigma_x**2).reciprocal_().mul_(sigma_x**2)
+
+
 class _DenseKernelSum(torch.autograd.Function):
     """sum_{i<j, (i, j) not skipped} w_ij exp(scale dg2_ij) over the states G (M, N), in row tiles;
     w_ij = 1 (``X`` None) or sigma_x^2 / max(dx2_ij, sigma_x^2) for positions X (M, 2) (octave).
@@ -138,7 +144,7 @@ class _DenseKernelSum(torch.autograd.Function):
             if X is not None:
                 W = wbuf[: (r1 - r0) * cols].view(r1 - r0, cols)
                 torch.mm(xleft[r0:r1], xright[r0:].T, out=W)  # dx2
-                W.clamp_(min=sigma_x**2).reciprocal_().mul_(sigma_x**2)  # (also clamps dx2 >= 0)
+                octave_weights_(W, sigma_x)  # (also clamps dx2 >= 0)
                 K.mul_(W)
                 tiles = (K, W)
             for A in tiles:
@@ -255,7 +261,7 @@ def pair_sums_sampled(
     drawn = torch.stack([i[far], j[far]], dim=1)  # the draws in the separation set
     w = None
     if weighting == "octave":
-        w = (sigma_x**2 / dx2[far]).to(G.dtype)  # dx2 > sigma_x^2 here
+        w = octave_weights_(dx2[far], sigma_x).to(G.dtype)  # dx2[far]: a copy
     sep = listed_pair_sum(G, drawn, -1.0 / (2 * sigma_g**2), weights=w) * (n_pairs / n_samples)
     if n_inv > n_samples:
         pick = torch.randint(0, n_inv, (n_samples,), generator=generator).to(dev)
