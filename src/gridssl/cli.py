@@ -582,10 +582,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser(
         "sweep",
-        help="many runs from one spec (a grid x seeds), on Ray; resumable",
+        help="many runs from one spec (a grid x seeds), on Ray or local processes; resumable",
         description="Train and evaluate every trial of SPEC.yaml (preset, steps, seeds, set, "
-        "grid, conditions) as a run directory under OUT/trials/, on a local Ray or a Ray "
-        "cluster; writes OUT/results.csv/.json, OUT/sweep.png and OUT/report.html. Rerunning the "
+        "grid, conditions) as a run directory under OUT/trials/, on a local Ray, a Ray "
+        "cluster or (--executor local) a plain pool of processes; writes OUT/results.csv/.json, "
+        "OUT/sweep.png and OUT/report.html. Rerunning the "
         "same command skips finished trials and resumes interrupted ones.",
         epilog=SWEEP_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
