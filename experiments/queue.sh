@@ -2,7 +2,7 @@
 # The background queue of this machine's long experiments, in priority order (issue 16, then
 # issue 21). Every step is resumable: rerunning this script skips finished trials and resumes the
 # rest from their last checkpoints, so a new sitting just runs it again.
-#   nohup experiments/queue.sh > runs/queue.log 2>&1 &
+#   nohup experiments/queue.sh >> runs/queue.log 2>&1 &
 # GRIDSSL_SRC (optional): a frozen checkout's src/ to run from, so that editing this working tree
 # never changes the code under a running trial (e.g. a `git worktree` of the commit to run).
 set -uo pipefail
