@@ -31,6 +31,7 @@ from .config import AnalysisConfig, ConfigError, config_from_dict
 from .io import atomic_write, atomic_write_text
 from .report import figures
 from .report.analysis import make_figures, write_analysis_report
+from .sweep import CODE_METRICS
 from .train import resolve_device
 
 
@@ -455,20 +456,6 @@ def _unit_code_summary(code: P.UnitCode) -> dict:
         "periods": code.periods.summary(),
         "decorrelation": code.decorrelation.summary(),
     }
-
-
-CODE_METRICS = (  # the keys of code_metrics, in order
-    "code_hexagonal_fraction",
-    "code_square_fraction",
-    "code_bands_fraction",
-    "code_aperiodic_fraction",
-    "code_n_modules",
-    "code_module_periods_m",
-    "code_module_sizes",
-    "code_module_lattices",
-    "decorrelation_length_m",
-    "decorrelation_recurrence",
-)
 
 
 def code_metrics(code: P.UnitCode | None) -> dict:

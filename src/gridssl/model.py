@@ -112,10 +112,9 @@ class _Rollout(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, W, g0, index, eps, group_factor):  # W (K, N, N), g0 (N,), index (B, T)
+    def forward(ctx, W, g0, index, eps, plan):  # W (K, N, N), g0 (N,), index (B, T)
         K, N, _ = W.shape
         B, T = index.shape
-        plan = _MatVecPlan(index, K, N, group_factor)
         states = W.new_empty(B, T, N)
         lengths = W.new_empty(B, T)
         g = g0.expand(B, N)
@@ -212,13 +211,12 @@ def rollout_states(
     fusable = kernels.AVAILABLE and W.device.type == "cpu" and W.dtype == g0.dtype
     if kernel == "fused" and not fusable:
         raise ValueError("kernel 'fused' needs numba installed and CPU tensors of one dtype")
-    if kernel == "auto" and fusable:
-        kernel = (
-            "torch" if _MatVecPlan(index, W.shape[0], W.shape[1], group_factor).grouped else "fused"
-        )
     if kernel == "fused":
         return _RolloutFused.apply(W, g0, index, eps)
-    return _Rollout.apply(W, g0, index, eps, group_factor)
+    plan = _MatVecPlan(index, W.shape[0], W.shape[1], group_factor)
+    if kernel == "auto" and fusable and not plan.grouped:
+        return _RolloutFused.apply(W, g0, index, eps)
+    return _Rollout.apply(W, g0, index, eps, plan)
 
 
 def _init_linear(layer: nn.Linear, gen: torch.Generator) -> None:

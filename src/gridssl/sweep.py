@@ -64,6 +64,20 @@ from .io import atomic_write_text
 
 SPEC_KEYS = ("preset", "steps", "seeds", "set", "grid", "conditions", "early_stop")
 FINAL = ("ok", "failed", "diverged", "stopped")  # a trial with one of these is not run again
+# The unit-code stage's metrics (gridssl.analyze.code_metrics returns exactly these keys, in order);
+# named here, where torch is not imported, so that the results table can list them.
+CODE_METRICS = (
+    "code_hexagonal_fraction",
+    "code_square_fraction",
+    "code_bands_fraction",
+    "code_aperiodic_fraction",
+    "code_n_modules",
+    "code_module_periods_m",
+    "code_module_sizes",
+    "code_module_lattices",
+    "decorrelation_length_m",
+    "decorrelation_recurrence",
+)
 METRICS = (
     "grid_fraction",
     "place_fraction",
@@ -78,16 +92,7 @@ METRICS = (
     "invariance_ratio",
     "far_dist",
     "far_cos",
-    "code_hexagonal_fraction",
-    "code_square_fraction",
-    "code_bands_fraction",
-    "code_aperiodic_fraction",
-    "code_n_modules",
-    "code_module_periods_m",
-    "code_module_sizes",
-    "code_module_lattices",
-    "decorrelation_length_m",
-    "decorrelation_recurrence",
+    *CODE_METRICS,
 )
 # The long-walk stage's scalars (gridssl.pipeline.long_walks: per input, grid fraction and the
 # population-vector correlation), kept in the results when a trial was measured with that stage.

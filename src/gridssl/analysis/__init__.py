@@ -3,16 +3,18 @@
 ``ratemaps`` (binning), ``sac`` (autocorrelograms), ``gridscore`` (min-max, mean, BNT, square),
 ``fields``, ``lattice`` (spacing, orientation), ``modules``, ``fourier`` (lattice, phases),
 ``nulls``, ``population`` (all of them on one population), ``generalisation``, ``longwalk``
-(population-vector decay along long walks), ``topology``, ``synthetic`` (ground-truth maps),
-``summary``, ``report`` and ``figures``. Submodules load on first use, so ``import gridssl`` stays
-light and ``gridssl.analysis.gridscore`` works without an explicit import.
+(population-vector decay along long walks), ``periods`` (every unit's period and lattice type),
+``decorrelation`` (the population's decorrelation curve), ``topology`` and ``synthetic``
+(ground-truth maps). Figures and reports are in :mod:`gridssl.report`. Submodules load on first
+use, so ``import gridssl`` stays light and ``gridssl.analysis.gridscore`` works without an
+explicit import.
 """
 
 import importlib
 
 SUBMODULES = (
+    "decorrelation",
     "fields",
-    "figures",
     "fourier",
     "generalisation",
     "gridscore",
@@ -20,11 +22,10 @@ SUBMODULES = (
     "longwalk",
     "modules",
     "nulls",
+    "periods",
     "population",
     "ratemaps",
-    "report",
     "sac",
-    "summary",
     "synthetic",
     "topology",
 )
