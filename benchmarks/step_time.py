@@ -8,11 +8,15 @@ shapes:   paper    the `paper` preset: B 130, T 60, N 128 (M = 7800), 2 batches 
           cpu      the `cpu` preset: B 64, T 20, N 48 (M = 1280), 1 batch per step
           modules  the modules search: `cpu` preset with T 60, N 128 (B 64, M = 3840), 1 batch
           campaign the long modules trials: `cpu` preset with B 32, T 60, N 128 (M = 1920), 1 batch
+          The three `cpu` shapes pin the preset's sigma_x (0.075 m since docs/RECIPE.md round 4),
+          so that an older package (``base``), whose preset had 0.05 m, measures the same pairs.
 variants: ours           the training rollout (models.rollout_states, model.rollout_kernel auto:
                          the fused numba kernels where torch would gather, e.g. campaign) and the
                          exact pair sums with their closed-form gradient (losses.pair_sums_exact)
           ours-torch     ours with model.rollout_kernel=torch (batched GEMMs only)
           ours-fused     ours with model.rollout_kernel=fused (the fused kernels at every shape)
+          ours-torchpairs  ours with loss.pair_kernel=torch (the invariance pairs and the near-pair
+                         search in torch: gathers and scatter-adds)
           ours-sampled   the same with the unbiased pair-subsampled estimator (loss.pairs=sampled)
           ours-compiled  ours with sic_loss wrapped in torch.compile (the first batches compile)
           naive          reference.rollout_naive (a (B, N, N) gather kept per step) and
@@ -44,9 +48,12 @@ import time
 
 SHAPES = {
     "paper": ("paper", []),
-    "cpu": ("cpu", []),
-    "modules": ("cpu", ["data.seq_len=60", "model.n_units=128"]),
-    "campaign": ("cpu", ["data.seq_len=60", "model.n_units=128", "data.batch_size=32"]),
+    "cpu": ("cpu", ["loss.sigma_x=0.075"]),
+    "modules": ("cpu", ["loss.sigma_x=0.075", "data.seq_len=60", "model.n_units=128"]),
+    "campaign": (
+        "cpu",
+        ["loss.sigma_x=0.075", "data.seq_len=60", "model.n_units=128", "data.batch_size=32"],
+    ),
 }
 
 
@@ -117,6 +124,8 @@ def one(shape: str, variant: str, reps: int, threads: int) -> dict:
         overrides = overrides + ["loss.pairs=sampled"]
     if variant in ("ours-torch", "ours-fused"):
         overrides = overrides + [f"model.rollout_kernel={variant[5:]}"]
+    if variant == "ours-torchpairs":
+        overrides = overrides + ["loss.pair_kernel=torch"]
     cfg = load_config(preset, overrides=overrides)
     net = SICNet(cfg.model, torch.Generator().manual_seed(0))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.train.lr)
@@ -135,7 +144,8 @@ def one(shape: str, variant: str, reps: int, threads: int) -> dict:
 
     warmup = 3 if variant == "ours-compiled" else 1
     steps, batches = [], []
-    if variant in ("ours", "ours-sampled", "ours-torch", "ours-fused"):  # the Trainer's own step
+    # ours and its variants: the Trainer's own step
+    if variant in ("ours", "ours-sampled", "ours-torch", "ours-fused", "ours-torchpairs"):
         import tempfile
 
         from gridssl.train import Trainer

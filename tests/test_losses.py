@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from gridssl import kernels
 from gridssl.config import LossConfig
 from gridssl.losses import (
     capacity_loss,
@@ -17,6 +18,11 @@ from gridssl.losses import (
 from gridssl.reference import isometry_naive, pair_losses_dense, pair_losses_naive
 
 SX, SG = 0.05, 0.4
+# loss.pair_kernel: every listed-pair test runs on both implementations
+PAIR_KERNELS = [
+    "torch",
+    pytest.param("fused", marks=pytest.mark.skipif(not kernels.AVAILABLE, reason="no numba")),
+]
 
 
 def _states(M=70, N=5, seed=0):
@@ -38,9 +44,10 @@ def _grads(sep, inv, G):
     "M, chunk",
     [(70, 1), (70, 7), (70, 1000), (203, 64), (203, 203), (257, 32)],  # tiles; M % chunk != 0
 )
-def test_exact_matches_naive_values_and_grads(reduction, M, chunk):
+@pytest.mark.parametrize("kernel", PAIR_KERNELS)
+def test_exact_matches_naive_values_and_grads(reduction, M, chunk, kernel):
     G, X = _states(M=M)
-    sums = pair_sums_exact(G, X, SX, SG, chunk)
+    sums = pair_sums_exact(G, X, SX, SG, chunk, kernel=kernel)
     assert sums.n_inv > 10 and sums.n_sep > 10
     sep, inv = sums.reduce(reduction)
     rsep, rinv = pair_losses_naive(G, X, SX, SG, reduction)
@@ -49,10 +56,11 @@ def test_exact_matches_naive_values_and_grads(reduction, M, chunk):
     assert sums.n_sep + sums.n_inv == M * (M - 1) // 2
 
 
-def test_exact_separation_and_invariance_gradients_separately():
+@pytest.mark.parametrize("kernel", PAIR_KERNELS)
+def test_exact_separation_and_invariance_gradients_separately(kernel):
     """Each term's gradient on its own (a swapped or shared gradient would pass the sum)."""
     G, X = _states(M=90)
-    sums = pair_sums_exact(G, X, SX, SG, 16)
+    sums = pair_sums_exact(G, X, SX, SG, 16, kernel=kernel)
     rsep, rinv = pair_losses_naive(G, X, SX, SG, "sum")
     for ours, ref in ((sums.sep, rsep), (sums.inv, rinv)):
         a = torch.autograd.grad(ours, G, retain_graph=True)[0]
@@ -60,8 +68,9 @@ def test_exact_separation_and_invariance_gradients_separately():
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("kernel", PAIR_KERNELS)
 @pytest.mark.parametrize("which", ["no_near", "no_far"])
-def test_exact_empty_pair_sets(which):
+def test_exact_empty_pair_sets(which, kernel):
     gen = torch.Generator().manual_seed(4)
     G = torch.rand(40, 6, generator=gen, dtype=torch.float64).requires_grad_()
     if which == "no_near":  # a lattice wider than sigma_x: every pair is far
@@ -69,7 +78,7 @@ def test_exact_empty_pair_sets(which):
         X = X.reshape(-1, 2).double() * 3 * SX
     else:  # all at one place: every pair is near
         X = torch.zeros(40, 2, dtype=torch.float64)
-    sums = pair_sums_exact(G, X, SX, SG, 16)
+    sums = pair_sums_exact(G, X, SX, SG, 16, kernel=kernel)
     assert (sums.n_inv == 0) == (which == "no_near") and (sums.n_sep == 0) == (which == "no_far")
     rsep, rinv = pair_losses_naive(G, X, SX, SG, "sum")
     assert torch.allclose(sums.sep, rsep) and torch.allclose(sums.inv, rinv)
@@ -79,27 +88,75 @@ def test_exact_empty_pair_sets(which):
     assert empty == 0 and not torch.autograd.grad(empty, G)[0].any()
 
 
-def test_pairs_at_exactly_sigma_x_are_in_neither_set():
+@pytest.mark.parametrize("kernel", PAIR_KERNELS)
+def test_pairs_at_exactly_sigma_x_are_in_neither_set(kernel):
     X = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [5.0, 5.0], [5.5, 5.0]])
     G = torch.eye(5, dtype=torch.float64)[:, :4].requires_grad_()
-    near, edge = near_pairs(X, 1.0)
+    near, edge = near_pairs(X, 1.0, kernel)
     assert near.tolist() == [[3, 4]] and sorted(edge.tolist()) == [[0, 1], [1, 2]]
-    sums = pair_sums_exact(G, X, 1.0, SG, 2)
+    sums = pair_sums_exact(G, X, 1.0, SG, 2, kernel=kernel)
     assert (sums.n_inv, sums.n_sep) == (1, 10 - 1 - 2)
     rsep, rinv = pair_losses_naive(G, X, 1.0, SG, "sum")
     assert torch.allclose(sums.sep, rsep) and torch.allclose(sums.inv, rinv)
 
 
+@pytest.mark.parametrize("kernel", PAIR_KERNELS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_near_pairs_match_brute_force(seed):
+def test_near_pairs_match_brute_force(seed, kernel):
     gen = torch.Generator().manual_seed(seed)
     X = (torch.rand(400, 2, generator=gen) - 0.5) * torch.tensor([0.6, 3.0])  # negative coords
     X[:50] = X[:50].round(decimals=1)  # exact repeats
-    near, edge = near_pairs(X, SX)
+    near, edge = near_pairs(X, SX, kernel)
     i, j = torch.triu_indices(400, 400, 1)
     d2 = ((X[i] - X[j]) ** 2).sum(-1)
     assert torch.equal(near, torch.stack([i, j], 1)[d2 < SX**2])  # lexicographic order
     assert edge.shape[0] == int((d2 == SX**2).sum())
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="no numba")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_near_pairs_are_the_torch_lists(dtype):
+    """Training batches (every trajectory from the origin: exact repeats) and a lattice with
+    pairs at exactly sigma_x: the fused search returns the torch search's lists, not only the
+    same set (the invariance sum and the separation's skipped pairs follow their order)."""
+    from gridssl.config import DataConfig
+    from gridssl.data import draw_batch
+
+    b = draw_batch(DataConfig(), 0, torch.Generator().manual_seed(0))
+    lattice = torch.randint(-10, 10, (600, 2), generator=torch.Generator().manual_seed(1)) * 0.5
+    for X, sx in ((b.positions.reshape(-1, 2), SX), (lattice, 1.0), (lattice, 0.5)):
+        X = X.to(dtype)
+        near, edge = near_pairs(X, sx, "torch")
+        fnear, fedge = near_pairs(X, sx, "fused")
+        assert near.shape[0] > 0 and torch.equal(near, fnear)
+        assert sorted(edge.tolist()) == fedge.tolist()
+    assert edge.shape[0] > 0  # the lattice has pairs at exactly sigma_x
+
+
+@pytest.mark.skipif(not kernels.AVAILABLE, reason="no numba")
+def test_fused_invariance_sum_matches_torch_in_float32():
+    """At float32 (training), the fused pair sum and its gradient agree with the torch blocks'
+    to float32 rounding."""
+    from gridssl.config import DataConfig
+    from gridssl.data import draw_batch
+
+    b = draw_batch(DataConfig(), 0, torch.Generator().manual_seed(2))
+    X = b.positions.reshape(-1, 2)
+    G = torch.rand(X.shape[0], 16, generator=torch.Generator().manual_seed(3))
+    G = (G / G.norm(dim=-1, keepdim=True)).requires_grad_(True)
+    near, _ = near_pairs(X, SX)
+    ref = listed_pair_sum(G, near)
+    ours = listed_pair_sum(G, near, kernel="fused")
+    assert near.shape[0] > 1000 and ours.dtype == torch.float32
+    assert float(ours) == pytest.approx(float(ref), rel=1e-5)
+    a, r = (torch.autograd.grad(v, G)[0] for v in (ours, ref))
+    assert float((a - r).norm() / r.norm()) < 1e-5
+
+
+def test_pair_kernel_choices_are_checked():
+    G, X = _states(M=10)
+    with pytest.raises(ValueError, match="pair kernel 'numba'"):
+        pair_sums_exact(G, X, SX, SG, kernel="numba")
 
 
 def test_dense_reference_matches_naive():
@@ -180,7 +237,9 @@ def test_sic_loss_sampled_pairs():
         states, vel.cumsum(1), vel, states[0, 0].detach(), cfg, torch.Generator().manual_seed(3)
     )
     G, X = states.reshape(-1, 5), vel.cumsum(1).reshape(-1, 2)
-    sep, inv = pair_sums_sampled(G, X, SX, SG, 100, torch.Generator().manual_seed(3)).reduce("mean")
+    gen = torch.Generator().manual_seed(3)  # the same draws, the config's pair kernel
+    sums = pair_sums_sampled(G, X, SX, SG, 100, gen, kernel=cfg.pair_kernel)
+    sep, inv = sums.reduce("mean")
     assert torch.equal(t.sep, sep) and torch.equal(t.inv, inv) and t.inv > 0
     exact = sic_loss(
         states, vel.cumsum(1), vel, states[0, 0].detach(), LossConfig(iso_max_step=1.0)
@@ -343,7 +402,8 @@ def test_octave_weights_hand_computed():
         assert float(got) == pytest.approx(want, rel=1e-14)
 
 
-def test_weighted_listed_pair_sum_values_and_grads():
+@pytest.mark.parametrize("kernel", PAIR_KERNELS)
+def test_weighted_listed_pair_sum_values_and_grads(kernel):
     G, _ = _states(M=30)
     gen = torch.Generator().manual_seed(5)
     pairs = torch.randint(0, 30, (80, 2), generator=gen)
@@ -351,7 +411,7 @@ def test_weighted_listed_pair_sum_values_and_grads():
     w = torch.rand(pairs.shape[0], generator=gen, dtype=torch.float64)
     dg2 = ((G[pairs[:, 0]] - G[pairs[:, 1]]) ** 2).sum(-1)
     for scale in (None, -1.0 / (2 * SG**2)):
-        ours = listed_pair_sum(G, pairs, scale, block=7, weights=w)
+        ours = listed_pair_sum(G, pairs, scale, block=7, weights=w, kernel=kernel)
         ref = (w * (dg2 if scale is None else torch.exp(scale * dg2))).sum()
         assert torch.allclose(ours, ref, rtol=1e-12)
         a = torch.autograd.grad(ours, G, retain_graph=True)[0]
@@ -397,5 +457,6 @@ def test_sic_loss_passes_the_weighting():
     assert torch.equal(t.sep, pair_sums_exact(G, X, SX, SG, 2048, "octave").reduce("mean")[0])
     cfg = LossConfig(sep_weighting="octave", pairs="sampled", pair_samples=100)
     t = sic_loss(states, vel.cumsum(1), vel, states[0, 0], cfg, torch.Generator().manual_seed(3))
-    s = pair_sums_sampled(G, X, SX, SG, 100, torch.Generator().manual_seed(3), "octave")
+    gen = torch.Generator().manual_seed(3)
+    s = pair_sums_sampled(G, X, SX, SG, 100, gen, "octave", cfg.pair_kernel)
     assert torch.equal(t.sep, s.reduce("mean")[0])

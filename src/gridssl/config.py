@@ -151,6 +151,14 @@ class LossConfig:
         doc="exact: all pairs in bounded-memory chunks; sampled: unbiased pair-subsampled estimate",
     )
     pair_samples: int = _opt(65536, gt=0, doc="sampled mode: pairs drawn per pair set")
+    pair_kernel: str = _opt(
+        "auto",
+        choices=("auto", "torch", "fused"),
+        doc="how the listed pair sums (the invariance pairs; sampled separation pairs) and the "
+        "search for the pairs within sigma_x run: fused (one numba pass, float64 accumulation, "
+        "on the CPU), torch (gathers and scatter-adds, any device) or auto (fused on the CPU "
+        "where numba is installed); the same pair lists, sums equal to float32 rounding",
+    )
     chunk_size: int = _opt(
         512,
         gt=0,

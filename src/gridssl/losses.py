@@ -23,7 +23,22 @@ from dataclasses import dataclass
 
 import torch
 
+from . import kernels
 from .config import LossConfig
+
+PAIR_KERNELS = ("auto", "torch", "fused")  # loss.pair_kernel
+
+
+def fused_pairs(kernel: str, G: torch.Tensor) -> bool:
+    """Whether ``kernel`` (``loss.pair_kernel``) takes the fused listed-pair kernels for states
+    G: "fused" (an error without numba or off the CPU), "torch", or "auto": fused on the CPU
+    where numba is installed."""
+    if kernel not in PAIR_KERNELS:
+        raise ValueError(f"pair kernel {kernel!r}: choose one of {list(PAIR_KERNELS)}")
+    fusable = kernels.AVAILABLE and G.device.type == "cpu"
+    if kernel == "fused" and not fusable:
+        raise ValueError("pair kernel 'fused' needs numba installed and CPU tensors")
+    return kernel == "fused" or (kernel == "auto" and fusable)
 
 
 @dataclass
@@ -48,10 +63,17 @@ class _ListedPairSum(torch.autograd.Function):
     """sum_p w_p f(dg2_p) over listed pairs p = (i_p, j_p), dg2_p = |g_i - g_j|^2 from coordinate
     differences; f(d) = d (``scale`` None) or exp(scale d); w_p = 1 (``w`` None) or given. The
     gradient w f'(dg2) 2 (g_i - g_j) at i, and minus that at j, is accumulated during the forward
-    pass (the output is a scalar), in blocks of pairs: memory O(M N + block N)."""
+    pass (the output is a scalar), in blocks of pairs: memory O(M N + block N); or, ``fused``,
+    by one pass of :func:`gridssl.kernels.pair_sum` (float64 accumulation, no temporaries)."""
 
     @staticmethod
-    def forward(ctx, G, i, j, scale, block, w):  # G (M, N), i and j (P,) long, w (P,) or None
+    def forward(ctx, G, i, j, scale, block, w, fused):  # G (M, N), i and j (P,) long, w (P,)
+        if fused:
+            w64 = None if w is None else w.detach().numpy()
+            args = (G.detach().numpy(), i.numpy(), j.numpy(), scale or 0.0, w64)
+            total, grad = kernels.pair_sum(*args)
+            ctx.save_for_backward(torch.from_numpy(grad).to(G.dtype))
+            return G.new_tensor(total)
         total = G.new_zeros(())
         grad = torch.zeros_like(G) if ctx.needs_input_grad[0] else None
         for p0 in range(0, i.shape[0], block):
@@ -78,15 +100,23 @@ class _ListedPairSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return grad_out * ctx.saved_tensors[0], None, None, None, None, None
+        return grad_out * ctx.saved_tensors[0], None, None, None, None, None, None
 
 
 def listed_pair_sum(
-    G, pairs: torch.Tensor, scale: float | None = None, block: int = 16384, weights=None
+    G,
+    pairs: torch.Tensor,
+    scale: float | None = None,
+    block: int = 16384,
+    weights=None,
+    kernel: str = "torch",
 ):
     """sum over pairs (P, 2) of dg2 (``scale`` None) or of exp(scale dg2), each times its weight
-    in ``weights`` (P,) if given (constants); differentiable in G."""
-    return _ListedPairSum.apply(G, pairs[:, 0], pairs[:, 1], scale, block, weights)
+    in ``weights`` (P,) if given (constants); differentiable in G. ``kernel``: see
+    :func:`fused_pairs`."""
+    fused = fused_pairs(kernel, G)
+    i, j = (pairs[:, 0].contiguous(), pairs[:, 1].contiguous()) if fused else pairs.unbind(1)
+    return _ListedPairSum.apply(G, i, j, scale, block, weights, fused)
 
 
 def octave_weights_(dx2: torch.Tensor, sigma_x: float) -> torch.Tensor:
@@ -170,38 +200,52 @@ class _DenseKernelSum(torch.autograd.Function):
 
 
 def pair_sums_exact(
-    G, X, sigma_x: float, sigma_g: float, chunk: int = 512, weighting: str = "uniform"
+    G,
+    X,
+    sigma_x: float,
+    sigma_g: float,
+    chunk: int = 512,
+    weighting: str = "uniform",
+    kernel: str = "torch",
 ) -> PairSums:
     """Exact pair sums over all i < j of G (M, N) states at X (M, 2) positions.
 
     Separation: the kernel (times the ``weighting``'s w) over all pairs in row tiles of ``chunk``
     rows, less the pairs within sigma_x; invariance: over the pairs within sigma_x, listed by
-    ``near_pairs``. Closed-form gradients, no recomputation; memory O(M N + chunk M).
+    ``near_pairs``. Closed-form gradients, no recomputation; memory O(M N + chunk M). ``kernel``
+    (``loss.pair_kernel``) computes the pair list and the invariance sum; see :func:`fused_pairs`.
     """
     M = G.shape[0]
-    near, edge = near_pairs(X, sigma_x)
+    near, edge = near_pairs(X, sigma_x, kernel)
     scale = -1.0 / (2 * sigma_g**2)
     Xw = X if weighting == "octave" else None
     sep, w_sep = _DenseKernelSum.apply(G, torch.cat([near, edge]), scale, chunk, Xw, sigma_x)
-    inv = listed_pair_sum(G, near)
+    inv = listed_pair_sum(G, near, kernel=kernel)
     n_inv = near.shape[0]
     n_sep = M * (M - 1) // 2 - n_inv - edge.shape[0]
     return PairSums(sep, inv, n_sep, n_inv, float(n_sep) if w_sep is None else w_sep)
 
 
 @torch.no_grad()
-def near_pairs(X: torch.Tensor, sigma_x: float) -> tuple[torch.Tensor, torch.Tensor]:
+def near_pairs(
+    X: torch.Tensor, sigma_x: float, kernel: str = "torch"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """All unordered pairs i < j with |x_i - x_j| < sigma_x, as (P, 2) indices in lexicographic
     order; and those at exactly sigma_x (in neither pair set), (E, 2).
 
     Points are binned into square cells of side sigma_x; a pair closer than sigma_x lies in the
     same or adjacent cells, so only those candidates are measured: O(M + candidates), not O(M^2).
+    The fused kernel (``kernel``, see :func:`fused_pairs`) finds the same pairs in one pass
+    (tests/test_losses.py); its edge pairs are sorted too.
     """
     M = X.shape[0]
     dev = X.device
     if M < 2:
         empty = torch.empty(0, 2, dtype=torch.long, device=dev)
         return empty, empty
+    if fused_pairs(kernel, X):
+        near, edge = kernels.near_pairs(X.numpy(), sigma_x)
+        return torch.from_numpy(near), torch.from_numpy(edge)
     cell = torch.floor(X / sigma_x).long()  # (M, 2)
     cell -= cell.min(0).values
     height = int(cell[:, 1].max()) + 3
@@ -239,6 +283,7 @@ def pair_sums_sampled(
     n_samples: int,
     generator=None,
     weighting: str = "uniform",
+    kernel: str = "torch",
 ) -> PairSums:
     """Unbiased pair-subsampled estimates of the two pair sums (exact set sizes).
 
@@ -247,11 +292,12 @@ def pair_sums_sampled(
     its total weight by n_pairs * mean(w [dx > sigma_x]) (their ratio estimates the weighted mean;
     ``uniform``: w = 1 and the exact n_sep). Invariance: its pairs are few and are enumerated
     exactly (no grad); if there are more than ``n_samples`` of them, ``n_samples`` are drawn
-    uniformly with replacement and the sum is n_inv * their mean.
+    uniformly with replacement and the sum is n_inv * their mean. ``kernel``: as in
+    :func:`pair_sums_exact` (the draws do not depend on it).
     """
     M = G.shape[0]
     n_pairs = M * (M - 1) // 2
-    near, edge = near_pairs(X, sigma_x)
+    near, edge = near_pairs(X, sigma_x, kernel)
     n_inv = near.shape[0]
     dev = G.device
     i = torch.randint(0, M, (n_samples,), generator=generator).to(dev)
@@ -262,11 +308,12 @@ def pair_sums_sampled(
     w = None
     if weighting == "octave":
         w = octave_weights_(dx2[far], sigma_x).to(G.dtype)  # dx2[far]: a copy
-    sep = listed_pair_sum(G, drawn, -1.0 / (2 * sigma_g**2), weights=w) * (n_pairs / n_samples)
+    scale = -1.0 / (2 * sigma_g**2)
+    sep = listed_pair_sum(G, drawn, scale, weights=w, kernel=kernel) * (n_pairs / n_samples)
     if n_inv > n_samples:
         pick = torch.randint(0, n_inv, (n_samples,), generator=generator).to(dev)
         near = near[pick]
-    inv = listed_pair_sum(G, near) * (n_inv / max(near.shape[0], 1))
+    inv = listed_pair_sum(G, near, kernel=kernel) * (n_inv / max(near.shape[0], 1))
     n_sep = n_pairs - n_inv - edge.shape[0]
     w_sep = float(n_sep) if w is None else float(w.sum()) * (n_pairs / n_samples)
     return PairSums(sep, inv, n_sep, n_inv, w_sep)
@@ -331,10 +378,19 @@ def sic_loss(
     G = states.reshape(-1, states.shape[-1])  # (M, N)
     X = positions.reshape(-1, 2)  # (M, 2)
     if cfg.pairs == "exact":
-        sums = pair_sums_exact(G, X, cfg.sigma_x, cfg.sigma_g, cfg.chunk_size, cfg.sep_weighting)
+        sums = pair_sums_exact(
+            G, X, cfg.sigma_x, cfg.sigma_g, cfg.chunk_size, cfg.sep_weighting, cfg.pair_kernel
+        )
     else:
         sums = pair_sums_sampled(
-            G, X, cfg.sigma_x, cfg.sigma_g, cfg.pair_samples, generator, cfg.sep_weighting
+            G,
+            X,
+            cfg.sigma_x,
+            cfg.sigma_g,
+            cfg.pair_samples,
+            generator,
+            cfg.sep_weighting,
+            cfg.pair_kernel,
         )
     sep, inv = sums.reduce(cfg.reduction)
     cap = capacity_loss(G)
