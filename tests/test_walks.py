@@ -68,6 +68,28 @@ def test_slow_steps_start_at_slow_from_step():
     assert float((a.velocities.norm(dim=-1) < 0.01).float().mean()) > 0.1
 
 
+def test_slow_phase_has_its_own_sequence_length_and_batch_size():
+    d = DataConfig(
+        batch_size=8,
+        seq_len=20,
+        velocity_dist="disk",
+        slow_fraction=0.3,
+        slow_from_step=50,
+        slow_seq_len=40,
+        slow_batch_size=4,
+    )
+    early = draw_batch(d, 49, torch.Generator().manual_seed(0))
+    late = draw_batch(d, 50, torch.Generator().manual_seed(0))
+    assert early.velocities.shape == (8, 20, 2) and late.velocities.shape == (4, 40, 2)
+    assert late.distinct.shape == (40, 2)  # permutations of one 40-step base sequence
+    ends = late.positions[:, -1]
+    assert torch.allclose(ends, ends[0].expand(4, 2), atol=1e-5)
+    # unset, the slow phase keeps the batch shape (the curriculum's T, batch_size)
+    plain = dataclasses.replace(d, slow_seq_len=0, slow_batch_size=0)
+    assert draw_batch(plain, 50, torch.Generator().manual_seed(0)).velocities.shape == (8, 20, 2)
+    assert TrainingRange.of(d).seq_len == 40
+
+
 def test_warmup_ramps_the_learning_rate_then_follows_the_schedule():
     t = TrainConfig(lr=1e-3, schedule="cosine", steps=1000, min_lr=1e-5, warmup_steps=100)
     t0 = TrainConfig(lr=1e-3, schedule="cosine", steps=1000, min_lr=1e-5)

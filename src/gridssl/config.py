@@ -74,6 +74,19 @@ class DataConfig:
         doc="slow_fraction applies from this optimiser step on (0: from the start): the lattice "
         "forms on the paper's speeds first, then slow steps refine the small-step updates [ours]",
     )
+    slow_seq_len: int = _opt(
+        0,
+        ge=0,
+        doc="from slow_from_step on, the batches' T (0: seq_len or its curriculum): longer "
+        "sequences ask the slow steps for path integration over a longer horizon [ours: long "
+        "walks, docs/RECIPE.md]",
+    )
+    slow_batch_size: int = _opt(
+        0,
+        ge=0,
+        doc="from slow_from_step on, the batches' B (0: batch_size); e.g. halve B where "
+        "slow_seq_len doubles T, so that the pair losses' M = B T and their cost stay [ours]",
+    )
     seq_len_final: int = _opt(
         0, ge=0, doc="curriculum: T grows linearly from seq_len to this (0: no curriculum) [ours]"
     )

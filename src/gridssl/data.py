@@ -100,16 +100,19 @@ def slow_down(
 
 
 def draw_batch(d: DataConfig, step: int, generator: torch.Generator) -> VelocityBatch:
-    """The SIC batch the config ``d`` asks for at optimiser step ``step`` (curriculum on T)."""
+    """The SIC batch the config ``d`` asks for at optimiser step ``step``: the curriculum on T,
+    and from ``d.slow_from_step`` on the slow phase (its slow velocities, and its own T and B
+    where ``slow_seq_len`` / ``slow_batch_size`` are set)."""
+    slow = step >= d.slow_from_step
     T = seq_len_at(step, d.seq_len, d.seq_len_final, d.curriculum_steps)
     return sic_batch(
-        d.batch_size,
-        T,
+        d.slow_batch_size if slow and d.slow_batch_size else d.batch_size,
+        d.slow_seq_len if slow and d.slow_seq_len else T,
         d.max_speed,
         d.mode,
         generator,
         d.velocity_dist,
-        d.slow_fraction if step >= d.slow_from_step else 0.0,
+        d.slow_fraction if slow else 0.0,
         d.slow_min_speed,
     )
 
@@ -281,7 +284,7 @@ class TrainingRange:
             b.velocities.norm(dim=-1).flatten().double(),
             torch.tensor([0.01, 0.99], dtype=torch.float64),
         )
-        return cls(float(q[0]), float(q[1]), max(d.seq_len, d.seq_len_final))
+        return cls(float(q[0]), float(q[1]), max(d.seq_len, d.seq_len_final, d.slow_seq_len))
 
     def describe(self) -> str:
         return (
