@@ -5,6 +5,8 @@
 #   nohup experiments/queue.sh >> runs/queue.log 2>&1 &
 # GRIDSSL_SRC (optional): a frozen checkout's src/ to run from, so that editing this working tree
 # never changes the code under a running trial (e.g. a `git worktree` of the commit to run).
+# ABLATION_SRC (optional): the same for the ablation alone, which keeps the code it started with
+# (commit b6433b1) so that all its trials round alike.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -14,8 +16,12 @@ step() { echo "queue [$(date -u +%FT%TZ)]: $*"; "$@"; echo "queue: exit $?"; }
 # issue 16: the 3 judging seeds again at 2 torch threads, one at a time
 step "${G[@]}" sweep experiments/recipe_seeds5_2t.yaml --out runs/recipe-seeds5-2t \
     --executor local --workers 1
-# issue 16: the ablation of the cpu preset on 5 seeds (45 trials, about 6 hours of 2 cores)
-step "${G[@]}" ablate --preset cpu --seeds 5 --out runs/ablate-cpu5 --executor local --workers 2
+# issue 16: the preset judged again on seeds 0-9 under the code that ships (fused pair kernels)
+step "${G[@]}" sweep experiments/recipe_seeds_fused.yaml --out runs/recipe-seeds-fused \
+    --executor local --workers 2
+# issue 16: the ablation of the cpu preset on 5 seeds (45 trials, about 4 hours of 2 cores)
+step env PYTHONPATH="${ABLATION_SRC:-${PYTHONPATH:-}}" "${G[@]}" ablate --preset cpu --seeds 5 \
+    --out runs/ablate-cpu5 --executor local --workers 2
 # issue 16: long walks, round 5: longer slow sequences at the same M (tuning seeds 12, 123)
 step "${G[@]}" sweep experiments/recipe_tune4.yaml --out runs/recipe-tune4 --executor local \
     --workers 2
