@@ -129,16 +129,13 @@ class _DenseKernelSum(torch.autograd.Function):
     """sum_{i<j, (i, j) not skipped} w_ij exp(scale dg2_ij) over the states G (M, N), in row tiles;
     w_ij = 1 (``X`` None) or sigma_x^2 / max(dx2_ij, sigma_x^2) for positions X (M, 2) (octave).
 
-    Tiles r0:r1 against columns r0:M cover the upper triangle; the tile's diagonal block r0:r1 x
-    r0:r1 is kept whole (both triangles, the diagonal zeroed), so it holds each of its pairs twice.
-    dg2_ij = |g_i|^2 + |g_j|^2 - 2 g_i.g_j comes out of one GEMM of augmented rows, and with X so
-    does dx2_ij; the skipped pairs (few, sorted by row) are zeroed in place, in the diagonal block
-    at both (i, j) and (j, i). The weights do not depend on G, so the gradient is
+    Tiles r0:r1 against columns r0:M cover the upper triangle. dg2_ij = |g_i|^2 + |g_j|^2 -
+    2 g_i.g_j comes out of one GEMM of augmented rows, and with X so does dx2_ij; the skipped pairs
+    (few, sorted by row) are zeroed in place. The weights do not depend on G, so the gradient is
     2 (diag(C 1) - C) G with C = scale (w K) symmetrised, formed during the forward pass: per tile
-    one GEMM for the rows (the diagonal block gives both ends of its pairs) and one for the
-    columns beyond the diagonal block, each with a column of ones that yields the row sums C 1.
-    Memory O(M N + tile M); the buffers are reused by every tile. Returns the sum and, with X, the
-    sum of w over the same pairs (a float; None without X).
+    one GEMM for the rows and one for the columns, each with a column of ones that yields the row
+    sums C 1. Memory O(M N + tile M); the buffers are reused by every tile. Returns the sum and,
+    with X, the sum of w over the same pairs (a float; None without X).
     """
 
     @staticmethod
@@ -154,6 +151,7 @@ class _DenseKernelSum(torch.autograd.Function):
         ones = torch.ones_like(sq)
         left = torch.cat([G, sq, ones], dim=1)  # (M, N + 2); left_i . right_j = scale dg2_ij
         right = torch.cat([G * (-2 * scale), ones * scale, sq * scale], dim=1)
+        upper = torch.ones(tile, tile, dtype=torch.bool, device=G.device).triu_(1)  # j > i
         buf = G.new_empty(tile * M)
         need = ctx.needs_input_grad[0]
         G1 = torch.cat([G, ones], dim=1)  # (M, N + 1)
@@ -168,31 +166,27 @@ class _DenseKernelSum(torch.autograd.Function):
             wsum = torch.zeros((), dtype=torch.float64, device=G.device)
         for t, r0 in enumerate(range(0, M, tile)):
             r1, cols = min(M, r0 + tile), M - r0
-            rows = r1 - r0
-            K = buf[: rows * cols].view(rows, cols)
+            K = buf[: (r1 - r0) * cols].view(r1 - r0, cols)
             torch.mm(left[r0:r1], right[r0:].T, out=K)
             K.clamp_(max=0).exp_()  # dg2 >= 0
-            sk = skip[bounds[t] : bounds[t + 1]] - r0  # this tile's skipped pairs, local, i < j
-            inside = (sk[:, 1] < rows).nonzero().squeeze(1)  # both ends in the diagonal block
-            drop = torch.cat([sk[:, 0] * cols + sk[:, 1], (sk[:, 1] * cols + sk[:, 0])[inside]])
+            sk = skip[bounds[t] : bounds[t + 1]] - r0  # this tile's skipped pairs, local
             tiles = (K,)
             if X is not None:
-                W = wbuf[: rows * cols].view(rows, cols)
+                W = wbuf[: (r1 - r0) * cols].view(r1 - r0, cols)
                 torch.mm(xleft[r0:r1], xright[r0:].T, out=W)  # dx2
                 octave_weights_(W, sigma_x)  # (also clamps dx2 >= 0)
                 K.mul_(W)
                 tiles = (K, W)
-            for A in tiles:  # the diagonal block holds each of its pairs twice (ij and ji)
-                A[:, :rows].diagonal().zero_()  # i = j: not a pair
-                A.view(-1).index_fill_(0, drop, 0.0)
+            for A in tiles:
+                A[:, : r1 - r0].mul_(upper[: r1 - r0, : r1 - r0])
+                A.view(-1).index_fill_(0, sk[:, 0] * cols + sk[:, 1], 0.0)
             if X is not None:
-                wsum += W[:, rows:].sum(dtype=torch.float64)
-                wsum += W[:, :rows].sum(dtype=torch.float64) / 2
-            if need:  # rows: the whole tile; columns: only beyond the (symmetric) diagonal block
+                wsum += W.sum(dtype=torch.float64)
+            if need:
                 acc[r0:r1].addmm_(K, G1[r0:])
-                acc[r1:].addmm_(K[:, rows:].T, G1[r0:r1])
+                acc[r0:].addmm_(K.T, G1[r0:r1])
             else:
-                total += K[:, rows:].sum() + K[:, :rows].sum() / 2
+                total += K.sum()
         grad = None
         if need:
             total = acc[:, N].sum() / 2  # every pair counted from both ends
