@@ -10,6 +10,8 @@ shapes:   paper    the `paper` preset: B 130, T 60, N 128 (M = 7800), 2 batches 
           campaign the long modules trials: `cpu` preset with B 32, T 60, N 128 (M = 1920), 1 batch
           The three `cpu` shapes pin the preset's sigma_x (0.075 m since docs/RECIPE.md round 4),
           so that an older package (``base``), whose preset had 0.05 m, measures the same pairs.
+          campaign also sets loss.pair_tiles=whole, as the modules trials run, where the package
+          has that setting (an older ``base`` has not).
 variants: ours           the training rollout (models.rollout_states, model.rollout_kernel auto:
                          the fused numba kernels where torch would gather, e.g. campaign) and the
                          exact pair sums with their closed-form gradient (losses.pair_sums_exact)
@@ -126,6 +128,10 @@ def one(shape: str, variant: str, reps: int, threads: int) -> dict:
         overrides = overrides + [f"model.rollout_kernel={variant[5:]}"]
     if variant == "ours-torchpairs":
         overrides = overrides + ["loss.pair_kernel=torch"]
+    from gridssl.config import LossConfig
+
+    if shape == "campaign" and "pair_tiles" in LossConfig.__dataclass_fields__:
+        overrides = overrides + ["loss.pair_tiles=whole"]  # as the modules trials run
     cfg = load_config(preset, overrides=overrides)
     net = SICNet(cfg.model, torch.Generator().manual_seed(0))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.train.lr)

@@ -45,9 +45,10 @@ def _grads(sep, inv, G):
     [(70, 1), (70, 7), (70, 1000), (203, 64), (203, 203), (257, 32)],  # tiles; M % chunk != 0
 )
 @pytest.mark.parametrize("kernel", PAIR_KERNELS)
-def test_exact_matches_naive_values_and_grads(reduction, M, chunk, kernel):
+@pytest.mark.parametrize("tiles", ["masked", "whole"])
+def test_exact_matches_naive_values_and_grads(reduction, M, chunk, kernel, tiles):
     G, X = _states(M=M)
-    sums = pair_sums_exact(G, X, SX, SG, chunk, kernel=kernel)
+    sums = pair_sums_exact(G, X, SX, SG, chunk, kernel=kernel, tiles=tiles)
     assert sums.n_inv > 10 and sums.n_sep > 10
     sep, inv = sums.reduce(reduction)
     rsep, rinv = pair_losses_naive(G, X, SX, SG, reduction)
@@ -57,10 +58,11 @@ def test_exact_matches_naive_values_and_grads(reduction, M, chunk, kernel):
 
 
 @pytest.mark.parametrize("kernel", PAIR_KERNELS)
-def test_exact_separation_and_invariance_gradients_separately(kernel):
+@pytest.mark.parametrize("tiles", ["masked", "whole"])
+def test_exact_separation_and_invariance_gradients_separately(kernel, tiles):
     """Each term's gradient on its own (a swapped or shared gradient would pass the sum)."""
     G, X = _states(M=90)
-    sums = pair_sums_exact(G, X, SX, SG, 16, kernel=kernel)
+    sums = pair_sums_exact(G, X, SX, SG, 16, kernel=kernel, tiles=tiles)
     rsep, rinv = pair_losses_naive(G, X, SX, SG, "sum")
     for ours, ref in ((sums.sep, rsep), (sums.inv, rinv)):
         a = torch.autograd.grad(ours, G, retain_graph=True)[0]
@@ -69,8 +71,9 @@ def test_exact_separation_and_invariance_gradients_separately(kernel):
 
 
 @pytest.mark.parametrize("kernel", PAIR_KERNELS)
+@pytest.mark.parametrize("tiles", ["masked", "whole"])
 @pytest.mark.parametrize("which", ["no_near", "no_far"])
-def test_exact_empty_pair_sets(which, kernel):
+def test_exact_empty_pair_sets(which, kernel, tiles):
     gen = torch.Generator().manual_seed(4)
     G = torch.rand(40, 6, generator=gen, dtype=torch.float64).requires_grad_()
     if which == "no_near":  # a lattice wider than sigma_x: every pair is far
@@ -78,7 +81,7 @@ def test_exact_empty_pair_sets(which, kernel):
         X = X.reshape(-1, 2).double() * 3 * SX
     else:  # all at one place: every pair is near
         X = torch.zeros(40, 2, dtype=torch.float64)
-    sums = pair_sums_exact(G, X, SX, SG, 16, kernel=kernel)
+    sums = pair_sums_exact(G, X, SX, SG, 16, kernel=kernel, tiles=tiles)
     assert (sums.n_inv == 0) == (which == "no_near") and (sums.n_sep == 0) == (which == "no_far")
     rsep, rinv = pair_losses_naive(G, X, SX, SG, "sum")
     assert torch.allclose(sums.sep, rsep) and torch.allclose(sums.inv, rinv)
@@ -157,6 +160,21 @@ def test_pair_kernel_choices_are_checked():
     G, X = _states(M=10)
     with pytest.raises(ValueError, match="pair kernel 'numba'"):
         pair_sums_exact(G, X, SX, SG, kernel="numba")
+    with pytest.raises(ValueError, match="pair tiles 'half'"):
+        pair_sums_exact(G, X, SX, SG, tiles="half")
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 32, 2048])
+def test_whole_tiles_octave_weights_and_no_grad_sum(chunk):
+    """Whole diagonal blocks: the octave weights' total and the sum without a gradient count
+    each pair once, as the masked tiles do."""
+    G, X = _states(M=120)
+    ref = pair_sums_exact(G.detach(), X, SX, SG, chunk, "octave")
+    got = pair_sums_exact(G.detach(), X, SX, SG, chunk, "octave", tiles="whole")
+    assert got.w_sep == pytest.approx(ref.w_sep, rel=1e-12)
+    assert float(got.sep) == pytest.approx(float(ref.sep), rel=1e-12)
+    with_grad = pair_sums_exact(G, X, SX, SG, chunk, "octave", tiles="whole")
+    assert float(with_grad.sep) == pytest.approx(float(ref.sep), rel=1e-12)
 
 
 def test_dense_reference_matches_naive():

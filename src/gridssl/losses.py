@@ -125,11 +125,21 @@ def octave_weights_(dx2: torch.Tensor, sigma_x: float) -> torch.Tensor:
     return dx2.clamp_(min=sigma_x**2).reciprocal_().mul_(sigma_x**2)
 
 
+def _upper_sum(A: torch.Tensor, rows: int, whole: bool, dtype=None) -> torch.Tensor:
+    """The sum over a tile's pairs: all of a masked tile, or a whole tile's diagonal block
+    (rows x rows, each pair twice) at half weight."""
+    if not whole:
+        return A.sum(dtype=dtype)
+    return A[:, rows:].sum(dtype=dtype) + A[:, :rows].sum(dtype=dtype) / 2
+
+
 class _DenseKernelSum(torch.autograd.Function):
     """sum_{i<j, (i, j) not skipped} w_ij exp(scale dg2_ij) over the states G (M, N), in row tiles;
     w_ij = 1 (``X`` None) or sigma_x^2 / max(dx2_ij, sigma_x^2) for positions X (M, 2) (octave).
 
-    Tiles r0:r1 against columns r0:M cover the upper triangle. dg2_ij = |g_i|^2 + |g_j|^2 -
+    Tiles r0:r1 against columns r0:M cover the upper triangle; each tile's diagonal block r0:r1 x
+    r0:r1 is masked to its upper half, or (``whole``) kept whole with its diagonal zeroed, so that
+    it holds each of its pairs twice and the columns' GEMM below can skip it. dg2_ij = |g_i|^2 + |g_j|^2 -
     2 g_i.g_j comes out of one GEMM of augmented rows, and with X so does dx2_ij; the skipped pairs
     (few, sorted by row) are zeroed in place. The weights do not depend on G, so the gradient is
     2 (diag(C 1) - C) G with C = scale (w K) symmetrised, formed during the forward pass: per tile
@@ -139,7 +149,7 @@ class _DenseKernelSum(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, G, skip, scale, tile, X, sigma_x):  # G (M, N), skip (S, 2) long with i < j
+    def forward(ctx, G, skip, scale, tile, X, sigma_x, whole):  # G (M, N), skip (S, 2), i < j
         M, N = G.shape
         tile = max(1, min(tile, M))
         skip = skip[torch.argsort(skip[:, 0], stable=True)]
@@ -166,27 +176,36 @@ class _DenseKernelSum(torch.autograd.Function):
             wsum = torch.zeros((), dtype=torch.float64, device=G.device)
         for t, r0 in enumerate(range(0, M, tile)):
             r1, cols = min(M, r0 + tile), M - r0
-            K = buf[: (r1 - r0) * cols].view(r1 - r0, cols)
+            rows = r1 - r0
+            K = buf[: rows * cols].view(rows, cols)
             torch.mm(left[r0:r1], right[r0:].T, out=K)
             K.clamp_(max=0).exp_()  # dg2 >= 0
-            sk = skip[bounds[t] : bounds[t + 1]] - r0  # this tile's skipped pairs, local
+            sk = skip[bounds[t] : bounds[t + 1]] - r0  # this tile's skipped pairs, local, i < j
+            drop = sk[:, 0] * cols + sk[:, 1]
+            if whole:  # the diagonal block holds its pairs twice: drop (j, i) too
+                inside = (sk[:, 1] < rows).nonzero().squeeze(1)
+                drop = torch.cat([drop, (sk[:, 1] * cols + sk[:, 0])[inside]])
             tiles = (K,)
             if X is not None:
-                W = wbuf[: (r1 - r0) * cols].view(r1 - r0, cols)
+                W = wbuf[: rows * cols].view(rows, cols)
                 torch.mm(xleft[r0:r1], xright[r0:].T, out=W)  # dx2
                 octave_weights_(W, sigma_x)  # (also clamps dx2 >= 0)
                 K.mul_(W)
                 tiles = (K, W)
             for A in tiles:
-                A[:, : r1 - r0].mul_(upper[: r1 - r0, : r1 - r0])
-                A.view(-1).index_fill_(0, sk[:, 0] * cols + sk[:, 1], 0.0)
+                if whole:
+                    A[:, :rows].diagonal().zero_()  # i = j: not a pair
+                else:
+                    A[:, :rows].mul_(upper[:rows, :rows])
+                A.view(-1).index_fill_(0, drop, 0.0)
             if X is not None:
-                wsum += W.sum(dtype=torch.float64)
-            if need:
+                wsum += _upper_sum(W, rows, whole, torch.float64)
+            if need:  # rows: the whole tile; columns: beyond the diagonal block if it is whole
                 acc[r0:r1].addmm_(K, G1[r0:])
-                acc[r0:].addmm_(K.T, G1[r0:r1])
+                c0 = r1 if whole else r0
+                acc[c0:].addmm_(K[:, c0 - r0 :].T, G1[r0:r1])
             else:
-                total += K.sum()
+                total += _upper_sum(K, rows, whole)
         grad = None
         if need:
             total = acc[:, N].sum() / 2  # every pair counted from both ends
@@ -196,7 +215,10 @@ class _DenseKernelSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out, _):
-        return grad_out * ctx.saved_tensors[0], None, None, None, None, None
+        return grad_out * ctx.saved_tensors[0], None, None, None, None, None, None
+
+
+PAIR_TILES = ("masked", "whole")  # loss.pair_tiles
 
 
 def pair_sums_exact(
@@ -207,6 +229,7 @@ def pair_sums_exact(
     chunk: int = 512,
     weighting: str = "uniform",
     kernel: str = "torch",
+    tiles: str = "masked",
 ) -> PairSums:
     """Exact pair sums over all i < j of G (M, N) states at X (M, 2) positions.
 
@@ -214,12 +237,17 @@ def pair_sums_exact(
     rows, less the pairs within sigma_x; invariance: over the pairs within sigma_x, listed by
     ``near_pairs``. Closed-form gradients, no recomputation; memory O(M N + chunk M). ``kernel``
     (``loss.pair_kernel``) computes the pair list and the invariance sum; see :func:`fused_pairs`.
+    ``tiles`` (``loss.pair_tiles``): "masked" (each tile's diagonal block masked to its upper
+    half) or "whole" (kept whole: one GEMM less per tile; the same sums, rounded differently).
     """
+    if tiles not in PAIR_TILES:
+        raise ValueError(f"pair tiles {tiles!r}: choose one of {list(PAIR_TILES)}")
     M = G.shape[0]
     near, edge = near_pairs(X, sigma_x, kernel)
     scale = -1.0 / (2 * sigma_g**2)
     Xw = X if weighting == "octave" else None
-    sep, w_sep = _DenseKernelSum.apply(G, torch.cat([near, edge]), scale, chunk, Xw, sigma_x)
+    skip = torch.cat([near, edge])
+    sep, w_sep = _DenseKernelSum.apply(G, skip, scale, chunk, Xw, sigma_x, tiles == "whole")
     inv = listed_pair_sum(G, near, kernel=kernel)
     n_inv = near.shape[0]
     n_sep = M * (M - 1) // 2 - n_inv - edge.shape[0]
@@ -379,7 +407,14 @@ def sic_loss(
     X = positions.reshape(-1, 2)  # (M, 2)
     if cfg.pairs == "exact":
         sums = pair_sums_exact(
-            G, X, cfg.sigma_x, cfg.sigma_g, cfg.chunk_size, cfg.sep_weighting, cfg.pair_kernel
+            G,
+            X,
+            cfg.sigma_x,
+            cfg.sigma_g,
+            cfg.chunk_size,
+            cfg.sep_weighting,
+            cfg.pair_kernel,
+            cfg.pair_tiles,
         )
     else:
         sums = pair_sums_sampled(
