@@ -139,9 +139,10 @@ class _DenseKernelSum(torch.autograd.Function):
 
     Tiles r0:r1 against columns r0:M cover the upper triangle; each tile's diagonal block r0:r1 x
     r0:r1 is masked to its upper half, or (``whole``) kept whole with its diagonal zeroed, so that
-    it holds each of its pairs twice and the columns' GEMM below can skip it. dg2_ij = |g_i|^2 + |g_j|^2 -
-    2 g_i.g_j comes out of one GEMM of augmented rows, and with X so does dx2_ij; the skipped pairs
-    (few, sorted by row) are zeroed in place. The weights do not depend on G, so the gradient is
+    it holds each of its pairs twice and the columns' GEMM below can skip it. dg2_ij = |g_i|^2 +
+    |g_j|^2 - 2 g_i.g_j comes out of one GEMM of augmented rows, and with X so does dx2_ij; the
+    skipped pairs (few, sorted by row) are zeroed in place (in a whole block at (i, j) and
+    (j, i)). The weights do not depend on G, so the gradient is
     2 (diag(C 1) - C) G with C = scale (w K) symmetrised, formed during the forward pass: per tile
     one GEMM for the rows and one for the columns, each with a column of ones that yields the row
     sums C 1. Memory O(M N + tile M); the buffers are reused by every tile. Returns the sum and,
