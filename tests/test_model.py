@@ -31,6 +31,18 @@ def _batch64(B, T, mode, seed=1):
     return VelocityBatch(b.velocities.double(), b.positions.double(), b.distinct.double(), b.index)
 
 
+def _assert_matches_naive(net, b, ours):
+    """States ``ours`` of ``net`` on batch ``b``: values and gradients (MLP weights and g0,
+    through a random probe) against the autograd of the naive loop."""
+    naive = rollout_naive(net, b)
+    assert torch.allclose(ours, naive, rtol=0, atol=1e-12)
+    probe = torch.randn(ours.shape, generator=torch.Generator().manual_seed(3), dtype=ours.dtype)
+    params = list(net.parameters())
+    gw = torch.autograd.grad((ours * probe).sum(), params)
+    gn = torch.autograd.grad((naive * probe).sum(), params)
+    assert all(torch.allclose(a, c, rtol=1e-9, atol=1e-12) for a, c in zip(gw, gn))
+
+
 def test_group_slots_rank_equal_keys_in_order():
     keys = torch.tensor([[3, 1, 3, 3, 0, 1], [2, 2, 2, 2, 2, 2]])
     slot, cmax = _group_slots(keys)
@@ -45,13 +57,7 @@ def test_rollout_states_matches_plain_autograd(mode, group_factor):
     net, b = _net64(), _batch64(6, 9, mode)
     W = net.weights(b.distinct)
     ours = rollout_states(W, net.g0(), b.index, net.cfg.norm_eps, group_factor)
-    naive = rollout_naive(net, b)
-    assert torch.allclose(ours, naive, rtol=0, atol=1e-12)
-    probe = torch.randn(ours.shape, generator=torch.Generator().manual_seed(3), dtype=ours.dtype)
-    params = list(net.parameters())
-    gw = torch.autograd.grad((ours * probe).sum(), params)
-    gn = torch.autograd.grad((naive * probe).sum(), params)
-    assert all(torch.allclose(a, c, rtol=1e-9, atol=1e-12) for a, c in zip(gw, gn))
+    _assert_matches_naive(net, b, ours)
 
 
 @pytest.mark.parametrize("group_factor", [0.0, 1e9])
@@ -80,13 +86,7 @@ def test_fused_rollout_matches_plain_autograd(mode):
     """The fused CPU kernels: values and gradients against the autograd of the naive loop."""
     net, b = _net64(), _batch64(6, 9, mode)
     ours = rollout_states(net.weights(b.distinct), net.g0(), b.index, 1e-8, kernel="fused")
-    naive = rollout_naive(net, b)
-    assert torch.allclose(ours, naive, rtol=0, atol=1e-12)
-    probe = torch.randn(ours.shape, generator=torch.Generator().manual_seed(3), dtype=ours.dtype)
-    params = list(net.parameters())
-    gw = torch.autograd.grad((ours * probe).sum(), params)
-    gn = torch.autograd.grad((naive * probe).sum(), params)
-    assert all(torch.allclose(a, c, rtol=1e-9, atol=1e-12) for a, c in zip(gw, gn))
+    _assert_matches_naive(net, b, ours)
 
 
 @fused
