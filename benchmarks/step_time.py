@@ -114,7 +114,7 @@ def floor(shape: str, reps: int, threads: int) -> dict:
 def one(shape: str, variant: str, reps: int, threads: int) -> dict:
     import torch
 
-    from gridssl.config import load_config
+    from gridssl.config import LossConfig, load_config
     from gridssl.data import draw_batch
     from gridssl.losses import capacity_loss, isometry_loss, sic_loss
     from gridssl.model import SICNet
@@ -128,8 +128,6 @@ def one(shape: str, variant: str, reps: int, threads: int) -> dict:
         overrides = overrides + [f"model.rollout_kernel={variant[5:]}"]
     if variant == "ours-torchpairs":
         overrides = overrides + ["loss.pair_kernel=torch"]
-    from gridssl.config import LossConfig
-
     if shape == "campaign" and "pair_tiles" in LossConfig.__dataclass_fields__:
         overrides = overrides + ["loss.pair_tiles=whole"]  # as the modules trials run
     cfg = load_config(preset, overrides=overrides)
