@@ -19,12 +19,12 @@ step "${G[@]}" sweep experiments/recipe_seeds5_2t.yaml --out runs/recipe-seeds5-
 # issue 16: the preset judged again on seeds 0-9 under the code that ships (fused pair kernels)
 step "${G[@]}" sweep experiments/recipe_seeds_fused.yaml --out runs/recipe-seeds-fused \
     --executor local --workers 2
-# issue 16: the ablation of the cpu preset on 5 seeds (45 trials, about 4 hours of 2 cores)
-step env PYTHONPATH="${ABLATION_SRC:-${PYTHONPATH:-}}" "${G[@]}" ablate --preset cpu --seeds 5 \
-    --out runs/ablate-cpu5 --executor local --workers 2
 # issue 16: long walks, round 5: longer slow sequences at the same M (tuning seeds 12, 123)
 step "${G[@]}" sweep experiments/recipe_tune4.yaml --out runs/recipe-tune4 --executor local \
     --workers 2
+# issue 16: the ablation of the cpu preset on 5 seeds (45 trials, about 4 hours of 2 cores)
+step env PYTHONPATH="${ABLATION_SRC:-${PYTHONPATH:-}}" "${G[@]}" ablate --preset cpu --seeds 5 \
+    --out runs/ablate-cpu5 --executor local --workers 2
 # issue 21: the block-diagonal control at T 60, then the long seeded trials
 step "${G[@]}" sweep experiments/modules_control_t60.yaml --out runs/modules-control-t60 \
     --executor local --workers 2
