@@ -30,3 +30,7 @@ step "${G[@]}" sweep experiments/modules_control_t60.yaml --out runs/modules-con
     --executor local --workers 2
 step "${G[@]}" sweep experiments/modules_round3.yaml --out runs/modules-round3 \
     --executor local --workers 2
+# issue 21, point 4: the decorrelation levers (needs loss.sep_weighting inverse: a GRIDSSL_SRC of
+# a commit that has it)
+step "${G[@]}" sweep experiments/modules_levers.yaml --out runs/modules-levers \
+    --executor local --workers 2

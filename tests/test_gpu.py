@@ -21,7 +21,7 @@ def _trainer(tmp_path, device: str, *overrides: str) -> Trainer:
     return Trainer.create(cfg, tmp_path / device, "tests/test_gpu.py")
 
 
-@pytest.mark.parametrize("weighting", ["uniform", "octave"])
+@pytest.mark.parametrize("weighting", ["uniform", "octave", "inverse"])
 def test_a_step_on_cuda_matches_the_cpu(tmp_path, weighting):
     # fp32 throughout (PyTorch leaves TF32 off for matmul): the same batch, loss and update
     cpu = _trainer(tmp_path, "cpu", f"loss.sep_weighting={weighting}")

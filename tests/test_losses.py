@@ -360,16 +360,17 @@ def _octave_states(M=200, N=6, seed=0):
     return G, X
 
 
+@pytest.mark.parametrize("weighting", ["octave", "inverse"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 @pytest.mark.parametrize("M, chunk", [(200, 64), (200, 200), (203, 1), (203, 17)])
-def test_octave_exact_matches_dense_values_and_grads(reduction, M, chunk):
+def test_weighted_exact_matches_dense_values_and_grads(weighting, reduction, M, chunk):
     G, X = _octave_states(M=M)
     near, edge = near_pairs(X, SXO)
     assert near.shape[0] > 10 and edge.shape[0] > 10
-    sums = pair_sums_exact(G, X, SXO, SG, chunk, "octave")
+    sums = pair_sums_exact(G, X, SXO, SG, chunk, weighting)
     assert sums.n_sep > 10 and 0 < sums.w_sep < sums.n_sep
     sep, inv = sums.reduce(reduction)
-    rsep, rinv = pair_losses_dense(G, X, SXO, SG, reduction, "octave")
+    rsep, rinv = pair_losses_dense(G, X, SXO, SG, reduction, weighting)
     usep = pair_losses_dense(G, X, SXO, SG, reduction)[0]
     assert not torch.allclose(rsep, usep, rtol=1e-2)  # the weights matter here
     assert torch.allclose(sep, rsep, rtol=1e-12) and torch.allclose(inv, rinv, rtol=1e-12)
@@ -378,8 +379,23 @@ def test_octave_exact_matches_dense_values_and_grads(reduction, M, chunk):
     b = torch.autograd.grad(rsep, G, retain_graph=True)[0]
     assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
     with torch.no_grad():  # the no-grad path sums the tiles directly
-        plain = pair_sums_exact(G.detach(), X, SXO, SG, chunk, "octave")
+        plain = pair_sums_exact(G.detach(), X, SXO, SG, chunk, weighting)
     assert torch.allclose(plain.sep, sums.sep, rtol=1e-12) and plain.w_sep == sums.w_sep
+
+
+def test_inverse_weighting_lies_between_uniform_and_octave():
+    """Per pair, inverse weights are the geometric mean of the uniform and octave weights, so
+    the weighted total lies between theirs; the weighted mean of a kernel that falls with
+    distance rises from uniform to octave (near pairs weigh more), inverse in between."""
+    G, X = _octave_states(M=200)
+    s = {w: pair_sums_exact(G, X, SXO, SG, 64, w) for w in ("uniform", "inverse", "octave")}
+    assert s["octave"].w_sep < s["inverse"].w_sep < s["uniform"].w_sep
+    mean = {w: float(v.reduce("mean")[0]) for w, v in s.items()}
+    assert mean["uniform"] < mean["inverse"] < mean["octave"]
+    with pytest.raises(ValueError, match="separation weighting 'log'"):
+        pair_sums_exact(G, X, SXO, SG, 64, "log")
+    with pytest.raises(ValueError, match="separation weighting 'log'"):
+        pair_sums_sampled(G, X, SXO, SG, 10, torch.Generator().manual_seed(0), "log")
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -418,6 +434,14 @@ def test_octave_weights_hand_computed():
     for reduction, want in (("mean", octave), ("sum", w_one + e * w_e)):
         got = pair_losses_dense(G, X, 1.0, SG, reduction, "octave")[0]
         assert float(got) == pytest.approx(want, rel=1e-14)
+    # inverse: the weights 1 / dx of the same pairs
+    w_one, w_e = 1 / 2 + 1 / math.sqrt(5), 1 / 4 + 1 / math.sqrt(20) + 1 / 3
+    for chunk in (1, 3, 4):
+        sums = pair_sums_exact(G, X, 1.0, SG, chunk, "inverse")
+        assert sums.w_sep == pytest.approx(w_one + w_e, rel=1e-14)
+        want = (w_one + e * w_e) / (w_one + w_e)
+        assert float(sums.reduce("mean")[0]) == pytest.approx(want, rel=1e-14)
+        assert float(sums.reduce("sum")[0]) == pytest.approx(w_one + e * w_e, rel=1e-14)
 
 
 @pytest.mark.parametrize("kernel", PAIR_KERNELS)
@@ -437,15 +461,16 @@ def test_weighted_listed_pair_sum_values_and_grads(kernel):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
-def test_octave_sampled_equals_replay_of_its_draws():
+@pytest.mark.parametrize("weighting, power", [("octave", 2), ("inverse", 1)])
+def test_weighted_sampled_equals_replay_of_its_draws(weighting, power):
     G, X = _states(M=70)
-    s = pair_sums_sampled(G, X, SX, SG, 300, torch.Generator().manual_seed(7), "octave")
+    s = pair_sums_sampled(G, X, SX, SG, 300, torch.Generator().manual_seed(7), weighting)
     gen = torch.Generator().manual_seed(7)
     i = torch.randint(0, 70, (300,), generator=gen)
     j = (i + 1 + torch.randint(0, 69, (300,), generator=gen)) % 70
     dx2 = ((X[i] - X[j]) ** 2).sum(-1)
     far = dx2 > SX**2
-    w = torch.where(far, SX**2 / dx2, 0.0)
+    w = torch.where(far, (SX / dx2.sqrt()) ** power, 0.0)
     k = torch.exp(-((G[i] - G[j]) ** 2).sum(-1) / (2 * SG**2))
     n_pairs = 70 * 69 / 2
     rsep = n_pairs * (w * k).mean()
@@ -456,12 +481,13 @@ def test_octave_sampled_equals_replay_of_its_draws():
     assert torch.allclose(a, b, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("weighting", ["octave", "inverse"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_octave_sampled_is_close_to_exact_with_many_draws(reduction):
+def test_weighted_sampled_is_close_to_exact_with_many_draws(weighting, reduction):
     G, X = _states(M=100)
-    exact = pair_sums_exact(G, X, SX, SG, 32, "octave").reduce(reduction)[0]
+    exact = pair_sums_exact(G, X, SX, SG, 32, weighting).reduce(reduction)[0]
     gen = torch.Generator().manual_seed(11)
-    est = pair_sums_sampled(G, X, SX, SG, 200_000, gen, "octave").reduce(reduction)[0]
+    est = pair_sums_sampled(G, X, SX, SG, 200_000, gen, weighting).reduce(reduction)[0]
     assert abs(float(est.detach()) / float(exact.detach()) - 1) < 0.03
 
 

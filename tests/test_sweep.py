@@ -19,11 +19,13 @@ from gridssl.cli import main
 from gridssl.config import ConfigError
 from gridssl.sweep import (
     asha_keep,
+    load_spec,
     make_trials,
     parse_spec,
     result_columns,
     result_row,
     rungs,
+    trial_config,
     write_table,
 )
 
@@ -495,3 +497,17 @@ def test_ablate_set_reaches_every_condition(tmp_path, capsys):
     out = tmp_path / "ab"
     code = main(["ablate", "--preset", "tiny", "--seeds", "1", "--out", str(out), "--set", "x.y=1"])
     assert code == 2 and "unknown config key" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml")), ids=str
+)
+def test_every_committed_experiment_spec_loads_and_its_trials_validate(path):
+    """The specs in experiments/ are what the queue and the docs run: a renamed or misspelled
+    setting, or a value out of range, must fail here rather than hours into a background queue."""
+    spec = load_spec(path)
+    trials = make_trials(spec)
+    assert trials
+    for trial in trials:
+        cfg = trial_config(spec, trial)
+        assert cfg.train.seed == trial.seed

@@ -153,10 +153,12 @@ class LossConfig:
     )
     sep_weighting: str = _opt(
         "uniform",
-        choices=("uniform", "octave"),
+        choices=("uniform", "octave", "inverse"),
         doc="separation pair weights: uniform: every pair [paper]; octave: w = (sigma_x / dx)^2 "
         "for dx > sigma_x, so each octave of distance carries about the same weight in a 2-D "
-        "cloud of positions (the modules search, docs/MODULES.md) [ours]",
+        "cloud of positions (the modules search, docs/MODULES.md) [ours]; inverse: w = sigma_x "
+        "/ dx, halfway between the two on a log scale (milder than octave, which broke path "
+        "invariance) [ours]",
     )
     pairs: str = _opt(
         "exact",

@@ -9,8 +9,9 @@ dg_ij = |g_i - g_j| over unordered pairs i < j:
     L_iso = Var_t(|g_t - g_{t-1}| / |v_t|)                 conformal isometry (or Var / Mean^2)
 
 where R is a mean (default) or a sum over the pair set. The separation pairs carry weights w_ij:
-1 (``uniform``) or (sigma_x / dx_ij)^2 (``octave``: each octave of distance weighs about the same
-in a 2-D cloud); R^w is then sum(w k) or the weighted mean sum(w k) / sum(w) of the kernel k.
+1 (``uniform``), (sigma_x / dx_ij)^2 (``octave``: each octave of distance weighs about the same
+in a 2-D cloud) or sigma_x / dx_ij (``inverse``: halfway between the two on a log scale); R^w is
+then sum(w k) or the weighted mean sum(w k) / sum(w) of the kernel k.
 ``exact`` evaluates every pair, a tile of rows at a time, with closed-form gradients formed in the
 same pass (memory O(M N + chunk M), no recomputation). ``sampled`` is an unbiased estimate from
 random pairs. The pairs within sigma_x are found by binning positions into sigma_x cells, never by
@@ -100,7 +101,7 @@ class _ListedPairSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return grad_out * ctx.saved_tensors[0], None, None, None, None, None, None
+        return grad_out * ctx.saved_tensors[0], None, None, None, None, None, None, None
 
 
 def listed_pair_sum(
@@ -119,10 +120,20 @@ def listed_pair_sum(
     return _ListedPairSum.apply(G, i, j, scale, block, weights, fused)
 
 
-def octave_weights_(dx2: torch.Tensor, sigma_x: float) -> torch.Tensor:
-    """The ``octave`` separation weight, in place: dx2 -> sigma_x^2 / max(dx2, sigma_x^2), so
-    that each octave of spatial distance weighs about the same (``loss.sep_weighting``)."""
-    return dx2.clamp_(min=sigma_x**2).reciprocal_().mul_(sigma_x**2)
+SEP_WEIGHTINGS = ("uniform", "octave", "inverse")  # loss.sep_weighting
+
+
+def sep_weights_(dx2: torch.Tensor, sigma_x: float, weighting: str) -> torch.Tensor:
+    """The separation pair weights of a ``weighting`` other than uniform, in place: dx2 ->
+    ``octave``: sigma_x^2 / max(dx2, sigma_x^2), so that each octave of spatial distance weighs
+    about the same in a 2-D cloud of positions (its pair count grows as dx^2); ``inverse``:
+    sigma_x / max(dx, sigma_x), so that an octave's weight grows as dx instead of dx^2 (milder)."""
+    dx2.clamp_(min=sigma_x**2)
+    if weighting == "octave":
+        return dx2.reciprocal_().mul_(sigma_x**2)
+    if weighting == "inverse":
+        return dx2.rsqrt_().mul_(sigma_x)
+    raise ValueError(f"separation weighting {weighting!r}: choose one of {list(SEP_WEIGHTINGS)}")
 
 
 def _upper_sum(A: torch.Tensor, rows: int, whole: bool, dtype=None) -> torch.Tensor:
@@ -135,7 +146,7 @@ def _upper_sum(A: torch.Tensor, rows: int, whole: bool, dtype=None) -> torch.Ten
 
 class _DenseKernelSum(torch.autograd.Function):
     """sum_{i<j, (i, j) not skipped} w_ij exp(scale dg2_ij) over the states G (M, N), in row tiles;
-    w_ij = 1 (``X`` None) or sigma_x^2 / max(dx2_ij, sigma_x^2) for positions X (M, 2) (octave).
+    w_ij = 1 (``X`` None) or the ``weighting``'s w(dx_ij) for positions X (M, 2) (sep_weights_).
 
     Tiles r0:r1 against columns r0:M cover the upper triangle; each tile's diagonal block r0:r1 x
     r0:r1 is masked to its upper half, or (``whole``) kept whole with its diagonal zeroed, so that
@@ -150,7 +161,7 @@ class _DenseKernelSum(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, G, skip, scale, tile, X, sigma_x, whole):  # G (M, N), skip (S, 2), i < j
+    def forward(ctx, G, skip, scale, tile, X, sigma_x, whole, weighting):  # G (M, N), skip (S, 2)
         M, N = G.shape
         tile = max(1, min(tile, M))
         skip = skip[torch.argsort(skip[:, 0], stable=True)]
@@ -190,7 +201,7 @@ class _DenseKernelSum(torch.autograd.Function):
             if X is not None:
                 W = wbuf[: rows * cols].view(rows, cols)
                 torch.mm(xleft[r0:r1], xright[r0:].T, out=W)  # dx2
-                octave_weights_(W, sigma_x)  # (also clamps dx2 >= 0)
+                sep_weights_(W, sigma_x, weighting)  # (also clamps dx2 >= 0)
                 K.mul_(W)
                 tiles = (K, W)
             for A in tiles:
@@ -216,7 +227,7 @@ class _DenseKernelSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out, _):
-        return grad_out * ctx.saved_tensors[0], None, None, None, None, None, None
+        return grad_out * ctx.saved_tensors[0], None, None, None, None, None, None, None
 
 
 PAIR_TILES = ("masked", "whole")  # loss.pair_tiles
@@ -246,9 +257,15 @@ def pair_sums_exact(
     M = G.shape[0]
     near, edge = near_pairs(X, sigma_x, kernel)
     scale = -1.0 / (2 * sigma_g**2)
-    Xw = X if weighting == "octave" else None
+    if weighting not in SEP_WEIGHTINGS:
+        raise ValueError(
+            f"separation weighting {weighting!r}: choose one of {list(SEP_WEIGHTINGS)}"
+        )
+    Xw = None if weighting == "uniform" else X
     skip = torch.cat([near, edge])
-    sep, w_sep = _DenseKernelSum.apply(G, skip, scale, chunk, Xw, sigma_x, tiles == "whole")
+    sep, w_sep = _DenseKernelSum.apply(
+        G, skip, scale, chunk, Xw, sigma_x, tiles == "whole", weighting
+    )
     inv = listed_pair_sum(G, near, kernel=kernel)
     n_inv = near.shape[0]
     n_sep = M * (M - 1) // 2 - n_inv - edge.shape[0]
@@ -317,7 +334,7 @@ def pair_sums_sampled(
     """Unbiased pair-subsampled estimates of the two pair sums (exact set sizes).
 
     Separation: ``n_samples`` pairs drawn uniformly from all M(M-1)/2 pairs; the sum over the
-    separation set is estimated by n_pairs * mean(w kernel * [dx > sigma_x]) and, for ``octave``,
+    separation set is estimated by n_pairs * mean(w kernel * [dx > sigma_x]) and, if weighted,
     its total weight by n_pairs * mean(w [dx > sigma_x]) (their ratio estimates the weighted mean;
     ``uniform``: w = 1 and the exact n_sep). Invariance: its pairs are few and are enumerated
     exactly (no grad); if there are more than ``n_samples`` of them, ``n_samples`` are drawn
@@ -335,8 +352,8 @@ def pair_sums_sampled(
     far = dx2 > sigma_x**2
     drawn = torch.stack([i[far], j[far]], dim=1)  # the draws in the separation set
     w = None
-    if weighting == "octave":
-        w = octave_weights_(dx2[far], sigma_x).to(G.dtype)  # dx2[far]: a copy
+    if weighting != "uniform":
+        w = sep_weights_(dx2[far], sigma_x, weighting).to(G.dtype)  # dx2[far]: a copy
     scale = -1.0 / (2 * sigma_g**2)
     sep = listed_pair_sum(G, drawn, scale, weights=w, kernel=kernel) * (n_pairs / n_samples)
     if n_inv > n_samples:

@@ -62,8 +62,8 @@ def pair_losses_dense(
 ):
     """The same sums with every M x M matrix at once from Gram matrices (plain autograd keeps
     them all): the naive baseline of benchmarks/step_time.py, where M x M x N does not fit.
-    ``weighting`` octave weighs each separation pair by w = sigma_x^2 / dx^2 (mean: sum(w k) /
-    sum(w))."""
+    ``weighting`` octave weighs each separation pair by w = (sigma_x / dx)^2, inverse by
+    w = sigma_x / dx (mean: sum(w k) / sum(w))."""
     M = G.shape[0]
     sq = (G * G).sum(1)
     dg2 = (sq[:, None] + sq[None, :] - 2 * G @ G.T).clamp_min(0)  # (M, M)
@@ -72,8 +72,10 @@ def pair_losses_dense(
     far = upper & (dx2 > sigma_x**2)
     near = upper & (dx2 < sigma_x**2)
     inv = torch.where(near, dg2, 0.0).sum()
-    if weighting == "octave":
-        w = torch.where(far, sigma_x**2 / dx2.clamp_min(sigma_x**2), 0.0)  # (M, M)
+    power = {"uniform": 0, "octave": 2, "inverse": 1}[weighting]
+    if power:
+        dx = dx2.sqrt().clamp_min(sigma_x)
+        w = torch.where(far, (sigma_x / dx) ** power, 0.0)  # (M, M)
         sep = (w * torch.exp(-dg2 / (2 * sigma_g**2))).sum()
         if reduction == "sum":
             return sep, inv
