@@ -39,12 +39,16 @@ def lattice(run: Path) -> str:
     return f"grid {m.get('grid_fraction', nan):.2f} square {m.get('square_fraction', nan):.2f}"
 
 
-def terms_on(net, cfg, batches) -> list[dict[str, float]]:
+def terms_on(net, cfg, batches, step: int) -> list[dict[str, float]]:
     out = []
+    stride = cfg.data.pair_stride_at(step)
     with torch.no_grad():
         for b in batches:
             states = net.rollout_batch(b)
-            out.append(sic_loss(states, b.positions, b.velocities, net.g0(), cfg.loss).as_floats())
+            terms = sic_loss(
+                states, b.positions, b.velocities, net.g0(), cfg.loss, pair_stride=stride
+            )
+            out.append(terms.as_floats())
     return out
 
 
@@ -63,7 +67,7 @@ def main() -> None:
     first = None
     print(f"objective: preset {a.preset} {' '.join(a.set)}; {a.batches} batches, seed {a.seed}")
     for run in a.runs:
-        rows = terms_on(gridssl.load(run), cfg, batches)
+        rows = terms_on(gridssl.load(run), cfg, batches, step)
         stats = {}
         for k in TERMS:
             x = torch.tensor([r[k] for r in rows], dtype=torch.float64)

@@ -323,6 +323,38 @@ def test_sic_loss_weights_combine_terms():
     assert torch.allclose(t.total, expect)
 
 
+def test_sic_loss_pair_stride_keeps_every_kth_state_for_the_pairs_only():
+    """Stride k: separation and invariance equal those of the states t = T-1, T-1-k, ... alone
+    (the last state of each trajectory, where permutations meet, always among them); capacity
+    and isometry still see every state; gradients reach only the kept states through the pairs."""
+    gen = torch.Generator().manual_seed(1)
+    B, T, N = 5, 10, 6
+    vel = (torch.rand(B, T, 2, generator=gen, dtype=torch.float64) - 0.5) * 0.12
+    pos = vel.cumsum(1)
+    states = torch.rand(B, T, N, generator=gen, dtype=torch.float64)
+    states = (states / states.norm(dim=-1, keepdim=True)).requires_grad_(True)
+    cfg = LossConfig(iso_max_step=1.0)
+    full = sic_loss(states, pos, vel, states[0, 0], cfg)
+    one = sic_loss(states, pos, vel, states[0, 0], cfg, pair_stride=1)
+    assert all(torch.equal(getattr(full, k), getattr(one, k)) for k in ("sep", "inv", "cap", "iso"))
+    s3 = sic_loss(states, pos, vel, states[0, 0], cfg, pair_stride=3)
+    kept = [0, 3, 6, 9]  # T - 1 = 9, 6, 3, 0
+    ref = pair_sums_exact(
+        states[:, kept].reshape(-1, N), pos[:, kept].reshape(-1, 2), SX, SG, cfg.chunk_size
+    ).reduce("mean")
+    assert torch.allclose(s3.sep, ref[0], rtol=1e-12) and torch.allclose(s3.inv, ref[1], rtol=1e-12)
+    assert not torch.allclose(s3.sep, full.sep)
+    assert torch.equal(s3.cap, full.cap) and torch.equal(s3.iso, full.iso)
+    g = torch.autograd.grad(s3.sep + s3.inv, states)[0]
+    dropped = [t for t in range(T) if t not in kept]
+    assert g[:, dropped].abs().max() == 0 and g[:, kept].abs().max() > 0
+    s4 = sic_loss(states, pos, vel, states[0, 0], cfg, pair_stride=4)  # 9, 5, 1
+    ref4 = pair_sums_exact(
+        states[:, [1, 5, 9]].reshape(-1, N), pos[:, [1, 5, 9]].reshape(-1, 2), SX, SG
+    ).reduce("mean")
+    assert torch.allclose(s4.sep, ref4[0], rtol=1e-12)
+
+
 def test_code_health_far_pairs_on_planted_states():
     """Two places 1 m apart, each with its own one-hot state: far pairs are exactly the cross
     pairs (distance sqrt 2, cosine 0); near pairs (same place, same state) do not count."""

@@ -10,7 +10,7 @@ import torch
 
 from gridssl.analysis.longwalk import pv_correlation, pv_decay
 from gridssl.analysis.synthetic import hex_map
-from gridssl.config import AnalysisConfig, DataConfig, TrainConfig, load_config
+from gridssl.config import AnalysisConfig, ConfigError, DataConfig, TrainConfig, load_config
 from gridssl.data import (
     Arena,
     TrainingRange,
@@ -88,6 +88,19 @@ def test_slow_phase_has_its_own_sequence_length_and_batch_size():
     plain = dataclasses.replace(d, slow_seq_len=0, slow_batch_size=0)
     assert draw_batch(plain, 50, torch.Generator().manual_seed(0)).velocities.shape == (8, 20, 2)
     assert TrainingRange.of(d).seq_len == 40
+
+
+def test_slow_pair_stride_applies_in_the_slow_phase_and_is_bounded():
+    d = DataConfig(slow_from_step=50, slow_seq_len=40, slow_pair_stride=5)
+    assert [d.pair_stride_at(s) for s in (0, 49, 50, 9999)] == [1, 1, 5, 5]
+    assert DataConfig(slow_pair_stride=5).pair_stride_at(0) == 5  # slow phase from step 0
+    load_config("cpu", overrides=["data.slow_seq_len=40", "data.slow_pair_stride=20"])
+    with pytest.raises(ConfigError, match="data.slow_pair_stride = 21 .* at most 20"):
+        load_config("cpu", overrides=["data.slow_seq_len=40", "data.slow_pair_stride=21"])
+    with pytest.raises(ConfigError, match="data.slow_pair_stride = 11 .* at most 10"):
+        load_config("cpu", overrides=["data.slow_pair_stride=11"])  # T 20 without slow_seq_len
+    with pytest.raises(ConfigError, match="data.slow_pair_stride = 0"):
+        load_config("cpu", overrides=["data.slow_pair_stride=0"])
 
 
 def test_warmup_ramps_the_learning_rate_then_follows_the_schedule():
@@ -261,3 +274,34 @@ def test_long_walk_stage_on_the_shipped_network():
     assert fast.decay.correlation[0] > 0.7
     # standing still after 20 steps to a place: on track on arrival, and measured over the stand
     assert lw.still.steps == cfg.still_steps + 1 and lw.still.correlation[0] > 0.7
+
+
+def test_training_passes_the_slow_pair_stride(tmp_path):
+    """One optimiser step of the same batch: from slow_from_step on, the logged pair losses are
+    those of every k-th state (the step would otherwise train a setting it ignores)."""
+    from gridssl.losses import sic_loss
+    from gridssl.train import Trainer
+
+    logs = {}
+    for k in (1, 3):
+        cfg = load_config(
+            "tiny",
+            overrides=["data.slow_seq_len=12", f"data.slow_pair_stride={k}"],
+            train__steps=2,
+        )
+        tr = Trainer.create(cfg, tmp_path / f"k{k}", "tests/test_walks.py")
+        net0 = {n: p.detach().clone() for n, p in tr.net.named_parameters()}
+        gen0 = tr.data_gen.get_state()
+        logs[k] = tr.train_step(health=False)
+        with torch.no_grad():  # the same batch and weights, the loss recomputed by hand
+            for n, p in tr.net.named_parameters():
+                p.copy_(net0[n])
+            batch = draw_batch(cfg.data, 0, torch.Generator().set_state(gen0))
+            states = tr.net.rollout_batch(batch)
+            t = sic_loss(
+                states, batch.positions, batch.velocities, tr.net.g0(), cfg.loss, pair_stride=k
+            )
+        assert logs[k]["seq_len"] == 12
+        assert logs[k]["sep"] == pytest.approx(float(t.sep), rel=1e-5)
+        assert logs[k]["inv"] == pytest.approx(float(t.inv), rel=1e-5, abs=1e-9)
+    assert logs[1]["sep"] != pytest.approx(logs[3]["sep"], rel=1e-4)

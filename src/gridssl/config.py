@@ -87,6 +87,19 @@ class DataConfig:
         doc="from slow_from_step on, the batches' B (0: batch_size); e.g. halve B where "
         "slow_seq_len doubles T, so that the pair losses' M = B T and their cost stay [ours]",
     )
+    slow_pair_stride: int = _opt(
+        1,
+        ge=1,
+        doc="from slow_from_step on, the pair losses (separation, invariance) see every k-th "
+        "state of each trajectory, its last included (capacity and isometry see every state): "
+        "a slow_seq_len k times longer at the same pair cost, so that path integration is asked "
+        "over a longer horizon [ours: long walks, docs/RECIPE.md]",
+    )
+
+    def pair_stride_at(self, step: int) -> int:
+        """The pair losses' state stride at optimiser step ``step`` (0-based)."""
+        return self.slow_pair_stride if step >= self.slow_from_step else 1
+
     seq_len_final: int = _opt(
         0, ge=0, doc="curriculum: T grows linearly from seq_len to this (0: no curriculum) [ours]"
     )
@@ -566,6 +579,14 @@ def build(raw: dict[str, dict[str, Any]]) -> Config:
     if m.n_units % m.groups:
         raise ConfigError(
             f"model.groups = {m.groups} is not allowed: it must divide model.n_units = {m.n_units}"
+        )
+    d = sections["data"]
+    slow_t = d.slow_seq_len or max(d.seq_len, d.seq_len_final)
+    if d.slow_pair_stride > 1 and d.slow_pair_stride * 2 > slow_t:
+        raise ConfigError(
+            f"data.slow_pair_stride = {d.slow_pair_stride} is not allowed: the slow phase's "
+            f"trajectories have {slow_t} states, so the stride must be at most {slow_t // 2} "
+            "(at least two states of each trajectory in the pair losses)"
         )
     check_geometry(sections["analysis"])
     return Config(**sections)

@@ -416,13 +416,23 @@ def sic_loss(
     cfg: LossConfig,
     generator: torch.Generator | None = None,
     iso_max_step: float | None = None,
+    pair_stride: int = 1,
 ) -> LossTerms:
     """The weighted SIC objective for states (B, T, N) at positions (B, T, 2) after velocities.
 
     ``iso_max_step`` overrides ``cfg.iso_max_step`` (training passes ``cfg.iso_range(step)``).
+    ``pair_stride`` k: the pair losses see states t = T-1, T-1-k, ... of each trajectory only
+    (training passes ``data.pair_stride_at(step)``); capacity and isometry see every state.
     """
-    G = states.reshape(-1, states.shape[-1])  # (M, N)
-    X = positions.reshape(-1, 2)  # (M, 2)
+    N = states.shape[-1]
+    T = states.shape[1]
+    keep = slice((T - 1) % pair_stride, None, pair_stride)  # the last state always
+    if pair_stride > 1:
+        states_p, positions_p = states[:, keep], positions[:, keep]
+    else:
+        states_p, positions_p = states, positions
+    G = states_p.reshape(-1, N)  # (M, N), M = B * ceil(T / k)
+    X = positions_p.reshape(-1, 2)  # (M, 2)
     if cfg.pairs == "exact":
         sums = pair_sums_exact(
             G,
@@ -446,7 +456,7 @@ def sic_loss(
             cfg.pair_kernel,
         )
     sep, inv = sums.reduce(cfg.reduction)
-    cap = capacity_loss(G)
+    cap = capacity_loss(G if pair_stride == 1 else states.reshape(-1, N))  # every state
     max_step = cfg.iso_max_step if iso_max_step is None else iso_max_step
     iso = isometry_loss(states, velocities, g0, max_step, cfg.iso_form)
     total = cfg.w_sep * sep + cfg.w_inv * inv + cfg.w_cap * cap + cfg.w_iso * iso

@@ -424,6 +424,7 @@ class Trainer:
                 c.loss,
                 self.data_gen,
                 iso_max_step=c.loss.iso_range(self.step),
+                pair_stride=c.data.pair_stride_at(self.step),
             )
             floats = terms.as_floats()
             check_finite(self.step + 1, floats, states)
