@@ -25,6 +25,9 @@ step "${G[@]}" sweep experiments/recipe_tune4.yaml --out runs/recipe-tune4 --exe
 # issue 16: long walks, round 6: a longer horizon at the same pair cost (data.slow_pair_stride)
 step "${G[@]}" sweep experiments/recipe_tune5.yaml --out runs/recipe-tune5 --executor local \
     --workers 2
+# issue 16: seeds 0-2 at 2 threads under the fused pair kernels (the thread check), one at a time
+step "${G[@]}" sweep experiments/recipe_seeds_fused_2t.yaml --out runs/recipe-seeds-fused-2t \
+    --executor local --workers 1
 # issue 16: the ablation of the cpu preset on 5 seeds (45 trials, about 4 hours of 2 cores)
 step env PYTHONPATH="${ABLATION_SRC:-${PYTHONPATH:-}}" "${G[@]}" ablate --preset cpu --seeds 5 \
     --out runs/ablate-cpu5 --executor local --workers 2
