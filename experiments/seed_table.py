@@ -2,6 +2,7 @@
 in-training curves of every seed on one figure (issue 16's regression check).
 
     python experiments/seed_table.py OUT [OUT ...] [--fig PNG] [--json FILE] [--group KEY]
+        [--trials REGEX] [--merge]
 
 OUT is a ``gridssl sweep`` directory (its results.json and trials/*/metrics.jsonl). Columns:
 grid / square / place-like fractions, modules, mean module period, median grid score (Sargolini
@@ -11,7 +12,10 @@ rule: min-max > 0.3 and >= 3 fields, no null) and, where the trials were measure
 long-walk stage, each long input's grid fraction and its population-vector correlation over the
 last fifth of the walk. Means come with a 95% percentile-bootstrap CI over the seeds
 (gridssl.ablate.bootstrap_ci, 10000 resamples, seed 0). Rows are grouped by the trial's name
-without its seed (a condition or grid point), or by ``--group KEY``. The figure: in-training grid
+without its seed (a condition or grid point), or by ``--group KEY``; ``--trials REGEX`` keeps
+the trials whose names match it whole, and ``--merge`` puts every kept row into one group (one
+recipe's seeds spread over several directories, e.g. an ablation's `full` condition and a
+sweep of further seeds). The figure: in-training grid
 fraction and median score against step, one line per trial, coloured by group. A trial counts as
 passing issue 16's bar when grid >= 0.6, square <= 0.1 and invariance ratio <= 0.5.
 """
@@ -171,6 +175,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fig", type=Path, help="write the in-training curves here (PNG)")
     ap.add_argument("--json", type=Path, help="write the rows and the summary here")
     ap.add_argument("--group", help="group rows by this results column instead of the name")
+    ap.add_argument("--trials", help="keep only trials whose whole name matches this regex")
+    ap.add_argument("--merge", action="store_true", help="one group of all the kept rows")
     args = ap.parse_args(argv)
     rows = []
     for out in args.outs:
@@ -183,6 +189,11 @@ def main(argv=None) -> int:
             return 2
         rows += rows_of(out)
     rows = one_per_trial(rows)
+    if args.trials:
+        rows = [r for r in rows if re.fullmatch(args.trials, r["trial"])]
+    if args.merge:
+        for r in rows:
+            r["group"] = "all"
     text, summary = table(rows, args.group)
     print(text)
     if args.fig:

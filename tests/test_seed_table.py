@@ -81,3 +81,27 @@ def test_a_trial_listed_by_two_directories_gives_one_row_the_finished_one(tmp_pa
     _plant(b, [{**done, "trial": "x_seed=1", "seed": 1}, {"trial": "y", "status": "running"}], {})
     rows = seed_table.one_per_trial(seed_table.rows_of(a) + seed_table.rows_of(b))
     assert [(r["trial"], r["status"]) for r in rows] == [("x_seed=1", "ok"), ("y", "running")]
+
+
+def test_one_recipe_over_two_directories_selected_and_merged(tmp_path, seed_table):
+    """An ablation's `full` seeds and a sweep's further seeds: --trials keeps the matching names
+    (no_cap is dropped), --merge makes them one group with one mean over all kept seeds."""
+    ok = dict(status="ok", square_fraction=0.0, invariance_ratio=0.3)
+    a, b = tmp_path / "ablate", tmp_path / "more"
+    _plant(
+        a,
+        [
+            {**ok, "trial": "full_seed=0", "seed": 0, "grid_fraction": 0.9},
+            {**ok, "trial": "no_cap_seed=0", "seed": 0, "grid_fraction": 0.1},
+        ],
+        {},
+    )
+    _plant(b, [{**ok, "trial": "seed=5", "seed": 5, "grid_fraction": 0.5}], {})
+    out = tmp_path / "t.json"
+    argv = [str(a), str(b), "--trials", r"(full_)?seed=\d+", "--merge", "--json", str(out)]
+    assert seed_table.main(argv) == 0
+    t = json.loads(out.read_text())
+    assert sorted(r["trial"] for r in t["rows"]) == ["full_seed=0", "seed=5"]
+    (s,) = t["summary"]
+    assert s["group"] == "all" and s["n_ok"] == 2 and s["n_pass"] == 1
+    assert s["grid"][0] == pytest.approx(0.7)
