@@ -10,7 +10,8 @@ min-max over Banino annuli, inner 0.2, outer 0.4-1.0 of the map size, 5 cm bins,
 invariance ratio, the first in-training evaluation step with >= 30% grid cells (the in-training
 rule: min-max > 0.3 and >= 3 fields, no null) and, where the trials were measured with the
 long-walk stage, each long input's grid fraction and its population-vector correlation over the
-last fifth of the walk. Means come with a 95% percentile-bootstrap CI over the seeds
+last fifth of the walk, and where a trial's slow phase was gated (``data.slow_gate``) the step
+where it began. Means come with a 95% percentile-bootstrap CI over the seeds
 (gridssl.ablate.bootstrap_ci, 10000 resamples, seed 0). Rows are grouped by the trial's name
 without its seed (a condition or grid point), or by ``--group KEY``; ``--trials REGEX`` keeps
 the trials whose names match it whole, and ``--merge`` puts every kept row into one group (one
@@ -73,6 +74,8 @@ def rows_of(out: Path) -> list[dict]:
         run = out / "trials" / r["trial"]
         r["metrics"] = read_metrics(run) if run.is_dir() else []
         r["steps_to_30"] = steps_to(r["metrics"])
+        opened = [m["slow_start"] for m in r["metrics"] if "slow_start" in m]
+        r["slow_start"] = opened[0] if opened else None  # a gated slow phase (data.slow_gate)
         periods = [p for p in r.get("module_periods_m") or [] if p is not None]
         r["period_m"] = float(np.mean(periods)) if periods else None
         r["group"] = re.sub(r"_?seed=\d+$", "", r["trial"]) or "all"
@@ -109,6 +112,8 @@ def fmt(x) -> str:
 
 def table(rows: list[dict], group_key: str | None = None) -> tuple[str, list[dict]]:
     cols = BASE + long_keys(rows)
+    if any(r.get("slow_start") is not None for r in rows):
+        cols.append(("slow_start", "slow_start"))
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     groups: dict[str, list[dict]] = {}
     for r in rows:

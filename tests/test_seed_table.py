@@ -105,3 +105,16 @@ def test_one_recipe_over_two_directories_selected_and_merged(tmp_path, seed_tabl
     (s,) = t["summary"]
     assert s["group"] == "all" and s["n_ok"] == 2 and s["n_pass"] == 1
     assert s["grid"][0] == pytest.approx(0.7)
+
+
+def test_a_gated_slow_phase_start_is_a_column(tmp_path, seed_table, capsys):
+    ok = dict(status="ok", grid_fraction=0.9, square_fraction=0.0, invariance_ratio=0.3)
+    _plant(tmp_path, [{**ok, "trial": "seed=0", "seed": 0}], {"seed=0": [0.1, 0.2, 0.5]})
+    run = tmp_path / "trials" / "seed=0" / "metrics.jsonl"
+    rows = [json.loads(line) for line in run.read_text().splitlines()]
+    rows[2]["slow_start"] = 3000
+    run.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert seed_table.main([str(tmp_path), "--json", str(tmp_path / "t.json")]) == 0
+    assert "slow_start" in capsys.readouterr().out
+    (row,) = json.loads((tmp_path / "t.json").read_text())["rows"]
+    assert row["slow_start"] == 3000 and row["steps_to_30"] == 3000

@@ -305,3 +305,78 @@ def test_training_passes_the_slow_pair_stride(tmp_path):
         assert logs[k]["sep"] == pytest.approx(float(t.sep), rel=1e-5)
         assert logs[k]["inv"] == pytest.approx(float(t.inv), rel=1e-5, abs=1e-9)
     assert logs[1]["sep"] != pytest.approx(logs[3]["sep"], rel=1e-4)
+
+
+def _gated_run(tmp_path, monkeypatch, name, grid_at, until=None, resume=False):
+    """A tiny run whose in-training evaluation reports ``grid_at(step)`` as its grid fraction;
+    the slow phase (T 12 instead of 10) is gated at 0.4 from step 15."""
+    from gridssl import train
+
+    monkeypatch.setattr(
+        train, "quick_eval", lambda net, cfg, step: {"grid_fraction": grid_at(step)}
+    )
+    run = tmp_path / name
+    if resume:
+        tr = train.Trainer.resume(run)
+    else:
+        cfg = load_config(
+            "tiny",
+            overrides=[
+                "data.slow_from_step=15",
+                "data.slow_seq_len=12",
+                "data.slow_gate=0.4",
+                "train.eval_every=5",
+                "train.log_every=1",
+                "train.threads=1",
+            ],
+        )
+        tr = train.Trainer.create(cfg, run)
+    with tr:
+        tr.fit(progress=False, until=until)
+    from gridssl.checkpoint import read_metrics
+
+    return read_metrics(run)
+
+
+def test_a_gated_slow_phase_begins_at_the_first_passing_evaluation(tmp_path, monkeypatch):
+    """Evaluations at 5, 10, ...: grid 0.9 at 5 and 10 (before slow_from_step: no effect), 0.1
+    at 15 and 20, 0.5 from 25 on: the slow phase's first batch is the one after step 25's
+    evaluation (optimiser step 26), and the row of step 25 records where it began."""
+
+    def grid(s):
+        return 0.9 if s <= 10 else (0.1 if s < 25 else 0.5)
+
+    rows = _gated_run(tmp_path, monkeypatch, "gated", grid)
+    T = {r["step"]: r["seq_len"] for r in rows}
+    assert all(T[s] == 10 for s in range(1, 26)) and all(T[s] == 12 for s in range(26, 41))
+    assert [r["step"] for r in rows if "slow_start" in r] == [25]
+    never = _gated_run(tmp_path, monkeypatch, "never", lambda s: 0.0)
+    assert {r["seq_len"] for r in never} == {10}
+
+
+def test_a_gated_slow_phase_survives_a_resume(tmp_path, monkeypatch):
+    """Stopped at step 30 (after the gate opened at 25) and resumed: every logged value and the
+    final weights equal the uninterrupted run's; the start is read back from the checkpoint."""
+
+    def grid(s):
+        return 0.5 if s >= 25 else 0.0
+
+    full = _gated_run(tmp_path, monkeypatch, "full", grid)
+    _gated_run(tmp_path, monkeypatch, "part", grid, until=30)
+    part = _gated_run(tmp_path, monkeypatch, "part", grid, resume=True)
+    clock = ("steps_per_s", "train_s")
+    full, part = ([{k: v for k, v in r.items() if k not in clock} for r in x] for x in (full, part))
+    assert full == part
+    sa = torch.load(tmp_path / "full" / "checkpoints" / "step_00000040.pt", weights_only=True)
+    sb = torch.load(tmp_path / "part" / "checkpoints" / "step_00000040.pt", weights_only=True)
+    assert sa["slow_start"] == sb["slow_start"] == 25
+    assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
+
+
+def test_slow_gate_needs_the_in_training_evaluation():
+    with pytest.raises(
+        ConfigError, match="data.slow_gate = 0.3 is not allowed with train.eval_every = 0"
+    ):
+        load_config("cpu", overrides=["data.slow_gate=0.3", "train.eval_every=0"])
+    with pytest.raises(ConfigError, match="data.slow_gate = 1.5"):
+        load_config("cpu", overrides=["data.slow_gate=1.5"])

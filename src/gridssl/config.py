@@ -96,9 +96,23 @@ class DataConfig:
         "over a longer horizon [ours: long walks, docs/RECIPE.md]",
     )
 
-    def pair_stride_at(self, step: int) -> int:
-        """The pair losses' state stride at optimiser step ``step`` (0-based)."""
-        return self.slow_pair_stride if step >= self.slow_from_step else 1
+    slow_gate: float = _opt(
+        0.0,
+        ge=0,
+        le=1,
+        doc="if > 0, the slow phase (slow_fraction, slow_seq_len, slow_batch_size, "
+        "slow_pair_stride) begins at the first in-training evaluation at or after "
+        "slow_from_step whose grid fraction reaches this, not at slow_from_step itself (never, "
+        "if none does; needs train.eval_every): slow steps keep a lattice from forming, so a "
+        "seed whose lattice forms late keeps the paper's speeds until it has one (0: at "
+        "slow_from_step) [ours: docs/RECIPE.md]",
+    )
+
+    def pair_stride_at(self, step: int, slow_from: int | None = None) -> int:
+        """The pair losses' state stride at optimiser step ``step`` (0-based), the slow phase
+        beginning at ``slow_from`` (None: ``slow_from_step``)."""
+        start = self.slow_from_step if slow_from is None else slow_from
+        return self.slow_pair_stride if step >= start else 1
 
     seq_len_final: int = _opt(
         0, ge=0, doc="curriculum: T grows linearly from seq_len to this (0: no curriculum) [ours]"
@@ -581,6 +595,11 @@ def build(raw: dict[str, dict[str, Any]]) -> Config:
             f"model.groups = {m.groups} is not allowed: it must divide model.n_units = {m.n_units}"
         )
     d = sections["data"]
+    if d.slow_gate > 0 and not sections["train"].eval_every:
+        raise ConfigError(
+            f"data.slow_gate = {d.slow_gate} is not allowed with train.eval_every = 0: the gate "
+            "reads the in-training evaluation; set train.eval_every or data.slow_gate = 0"
+        )
     slow_t = d.slow_seq_len or max(d.seq_len, d.seq_len_final)
     if d.slow_pair_stride > 1 and d.slow_pair_stride * 2 > slow_t:
         raise ConfigError(

@@ -56,6 +56,7 @@ from .pipeline import score_population
 ADAMW_KERNEL = {"fused": True, "foreach": None}
 DATA_SEED_OFFSET = 1_000_003
 EVAL_SEED_OFFSET = 2_000_003
+NEVER = 2**62  # a step no run reaches: a gated slow phase that has not begun
 EXIT_DIVERGED = 3  # the exit code of `gridssl train` when training diverges
 
 
@@ -186,6 +187,7 @@ class Trainer:
         self.step = 0
         self.plateau = [0.0, 0]  # running sum and count of losses for the scheduler
         self.best = float("-inf")  # best in-training grid fraction
+        self.slow_start: int | None = None  # where a gated slow phase began (data.slow_gate)
         self.train_s = 0.0  # seconds in fit() over every invocation (checkpoints carry it)
         self._lock: rundir.DirLock | None = None  # the run directory's, from create / resume
 
@@ -344,6 +346,7 @@ class Trainer:
             "data_gen": self.data_gen.get_state(),
             "plateau": list(self.plateau),
             "best": self.best,
+            "slow_start": self.slow_start,
             "train_s": self.train_s,
             "config": self.cfg.to_dict(),
             "gridssl_version": __version__,
@@ -355,6 +358,8 @@ class Trainer:
         try:
             step, plateau, best = int(s["step"]), list(s["plateau"]), float(s["best"])
             train_s = float(s.get("train_s", 0.0))  # absent before 2026-11-26: counts from here
+            slow_start = s.get("slow_start")  # absent before 2026-12-07: no gate had begun
+            slow_start = None if slow_start is None else int(slow_start)
             load_weights(self.net, s["model"], path)
             self.opt.load_state_dict(s["optimizer"])
             for group in self.opt.param_groups:  # a saved state carries its own kernel flags
@@ -370,6 +375,7 @@ class Trainer:
                 f"{path} is not a training checkpoint of this run ({first})"
             ) from None
         self.step, self.plateau, self.best, self.train_s = step, plateau, best, train_s
+        self.slow_start = slow_start
         self._apply_train_settings(saved_lr)
 
     def _apply_train_settings(self, saved_lr: float) -> None:
@@ -404,6 +410,14 @@ class Trainer:
         return path
 
     # -- one optimiser step --------------------------------------------------------------------
+    def slow_from(self) -> int:
+        """The optimiser step where the slow phase begins: ``data.slow_from_step``, or with
+        ``data.slow_gate`` the evaluation step that opened the gate (none yet: never)."""
+        d = self.cfg.data
+        if not d.slow_gate:
+            return d.slow_from_step
+        return NEVER if self.slow_start is None else self.slow_start
+
     def train_step(self, health: bool = True) -> dict[str, float]:
         """Draw grad_accum batches, roll out, backpropagate the SIC loss, clip and step.
 
@@ -413,7 +427,8 @@ class Trainer:
         self.opt.zero_grad(set_to_none=True)
         logs: dict[str, float] = {}
         for _ in range(accum):
-            batch = draw_batch(c.data, self.step, self.data_gen).to(self.device)
+            batch = draw_batch(c.data, self.step, self.data_gen, self.slow_from())
+            batch = batch.to(self.device)
             logs["seq_len"] = batch.index.shape[1]
             states = self.net.rollout_batch(batch)  # (B, T, N)
             terms = sic_loss(
@@ -424,7 +439,7 @@ class Trainer:
                 c.loss,
                 self.data_gen,
                 iso_max_step=c.loss.iso_range(self.step),
-                pair_stride=c.data.pair_stride_at(self.step),
+                pair_stride=c.data.pair_stride_at(self.step, self.slow_from()),
             )
             floats = terms.as_floats()
             check_finite(self.step + 1, floats, states)
@@ -520,6 +535,11 @@ class Trainer:
         best grid fraction is kept as checkpoints/best.pt."""
         ev = quick_eval(self.net, self.cfg, self.step)
         row = {"step": self.step, **logs, **row, **{f"eval_{k}": v for k, v in ev.items()}}
+        d = self.cfg.data
+        gate_opens = d.slow_gate and self.slow_start is None and self.step >= d.slow_from_step
+        if gate_opens and ev["grid_fraction"] >= d.slow_gate:
+            self.slow_start = self.step  # the next batch is the slow phase's first
+            row["slow_start"] = self.step
         if ev["grid_fraction"] > self.best:
             self.best = ev["grid_fraction"]
             atomic_torch_save(self.state(), self.run / rundir.CHECKPOINTS / rundir.BEST)
