@@ -22,6 +22,9 @@ step "${G[@]}" sweep experiments/recipe_seeds_fused.yaml --out runs/recipe-seeds
 # issue 16: long walks, round 5: longer slow sequences at the same M (tuning seeds 12, 123)
 step "${G[@]}" sweep experiments/recipe_tune4.yaml --out runs/recipe-tune4 --executor local \
     --workers 2
+# issue 16: round 7, the slow phase gated on the lattice (tuning seeds 10-19)
+step "${G[@]}" sweep experiments/recipe_gate.yaml --out runs/recipe-gate --executor local \
+    --workers 2
 # issue 16: long walks, round 6: a longer horizon at the same pair cost (data.slow_pair_stride)
 step "${G[@]}" sweep experiments/recipe_tune5.yaml --out runs/recipe-tune5 --executor local \
     --workers 2
