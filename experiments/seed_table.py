@@ -11,8 +11,10 @@ invariance ratio, the first in-training evaluation step with >= 30% grid cells (
 rule: min-max > 0.3 and >= 3 fields, no null) and, where the trials were measured with the
 long-walk stage, each long input's grid fraction and its population-vector correlation over the
 last fifth of the walk, and where a trial's slow phase was gated (``data.slow_gate``) the step
-where it began. Means come with a 95% percentile-bootstrap CI over the seeds
-(gridssl.ablate.bootstrap_ci, 10000 resamples, seed 0). Rows are grouped by the trial's name
+where it began; with ``--settle-window W``, whether the in-training evaluation is settled over
+the last W steps (the means of the window's two halves within SETTLE_TOLERANCE). Means come
+with a 95% percentile-bootstrap CI over the seeds (gridssl.ablate.bootstrap_ci, 10000 resamples,
+seed 0). Rows are grouped by the trial's name
 without its seed (a condition or grid point), or by ``--group KEY``; ``--trials REGEX`` keeps
 the trials whose names match it whole, and ``--merge`` puts every kept row into one group (one
 recipe's seeds spread over several directories, e.g. an ablation's `full` condition and a
@@ -57,6 +59,31 @@ def steps_to(metrics: list[dict], frac: float = 0.3) -> int | None:
         if (m.get("eval_grid_fraction") or 0) >= frac:
             return int(m["step"])
     return None
+
+
+# settled: the in-training evaluation has not changed over the last window of steps (issue 21):
+# the mean of its second half is within these of its first half's (halves, not the range: one
+# evaluation's grid fraction moves by 0.1-0.3 between evaluations of a settled code)
+SETTLE_TOLERANCE = {"eval_grid_fraction": 0.1, "eval_multi_field": 0.1, "eval_score_median": 0.2}
+
+
+def settled(metrics: list[dict], window: int) -> bool | None:
+    """Whether the in-training evaluations of the last ``window`` steps are settled (see
+    SETTLE_TOLERANCE); None when the run is shorter than the window or has fewer than 4 of them."""
+    ev = [m for m in metrics if "eval_grid_fraction" in m]
+    if not ev or ev[-1]["step"] - ev[0]["step"] < window:
+        return None
+    last = ev[-1]["step"]
+    ev = [m for m in ev if m["step"] >= last - window]
+    if len(ev) < 4:
+        return None
+    mid = last - window / 2
+    for key, tol in SETTLE_TOLERANCE.items():
+        a = [m[key] for m in ev if m["step"] < mid and key in m]
+        b = [m[key] for m in ev if m["step"] >= mid and key in m]
+        if a and b and abs(float(np.mean(b)) - float(np.mean(a))) > tol:
+            return False
+    return True
 
 
 def passes(row: dict) -> bool:
@@ -107,11 +134,19 @@ def long_keys(rows: list[dict]) -> list[tuple[str, str]]:
 def fmt(x) -> str:
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
         return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
     return f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
-def table(rows: list[dict], group_key: str | None = None) -> tuple[str, list[dict]]:
+def table(
+    rows: list[dict], group_key: str | None = None, window: int | None = None
+) -> tuple[str, list[dict]]:
     cols = BASE + long_keys(rows)
+    if window:
+        for r in rows:
+            r["settled"] = settled(r["metrics"], window)
+        cols.append((f"settled_{window}", "settled"))
     if any(r.get("slow_start") is not None for r in rows):
         cols.append(("slow_start", "slow_start"))
     rng = np.random.default_rng(BOOTSTRAP_SEED)
@@ -182,6 +217,12 @@ def main(argv=None) -> int:
     ap.add_argument("--group", help="group rows by this results column instead of the name")
     ap.add_argument("--trials", help="keep only trials whose whole name matches this regex")
     ap.add_argument("--merge", action="store_true", help="one group of all the kept rows")
+    ap.add_argument(
+        "--settle-window",
+        type=int,
+        help="add whether each trial's in-training evaluation is settled over its last this "
+        "many steps (issue 21: 10000)",
+    )
     args = ap.parse_args(argv)
     rows = []
     for out in args.outs:
@@ -199,7 +240,7 @@ def main(argv=None) -> int:
     if args.merge:
         for r in rows:
             r["group"] = "all"
-    text, summary = table(rows, args.group)
+    text, summary = table(rows, args.group, args.settle_window)
     print(text)
     if args.fig:
         print(f"figure: {figure(rows, args.fig)}")
