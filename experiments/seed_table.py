@@ -12,7 +12,9 @@ rule: min-max > 0.3 and >= 3 fields, no null) and, where the trials were measure
 long-walk stage, each long input's grid fraction and its population-vector correlation over the
 last fifth of the walk, and where a trial's slow phase was gated (``data.slow_gate``) the step
 where it began; with ``--settle-window W``, whether the in-training evaluation is settled over
-the last W steps (the means of the window's two halves within SETTLE_TOLERANCE). Means come
+the last W steps (the means of the window's two halves within SETTLE_TOLERANCE); with
+``--code``, the unit code of every active unit in the 4 m arena (hexagonal share, modules, their
+periods, decorrelation length and recurrence; issue 21). Means come
 with a 95% percentile-bootstrap CI over the seeds (gridssl.ablate.bootstrap_ci, 10000 resamples,
 seed 0). Rows are grouped by the trial's name
 without its seed (a condition or grid point), or by ``--group KEY``; ``--trials REGEX`` keeps
@@ -139,10 +141,25 @@ def fmt(x) -> str:
     return f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
+# the unit code (every active unit, 4 m arena; gridssl.analysis.periods and .decorrelation)
+CODE = [
+    ("code_hex", "code_hexagonal_fraction"),
+    ("code_modules", "code_n_modules"),
+    ("code_periods_m", "code_periods"),
+    ("decorr_m", "decorrelation_length_m"),
+    ("recurrence", "decorrelation_recurrence"),
+]
+
+
 def table(
-    rows: list[dict], group_key: str | None = None, window: int | None = None
+    rows: list[dict], group_key: str | None = None, window: int | None = None, code: bool = False
 ) -> tuple[str, list[dict]]:
     cols = BASE + long_keys(rows)
+    if code:
+        for r in rows:
+            periods = [p for p in r.get("code_module_periods_m") or [] if p is not None]
+            r["code_periods"] = "/".join(f"{p:.2f}" for p in periods) or None
+        cols += CODE
     if window:
         for r in rows:
             r["settled"] = settled(r["metrics"], window)
@@ -169,6 +186,10 @@ def table(
         done = [r for r in rs if r.get("status") == "ok"]
         cis, s = [], {"group": g, "n_ok": len(done), "n_pass": sum(bool(r["pass"]) for r in done)}
         for c, k in cols:
+            if any(isinstance(r.get(k), str) for r in done):  # text: no mean
+                s[c] = None
+                cis.append("-")
+                continue
             mean, lo, hi = bootstrap_ci([r.get(k) for r in done], rng)
             s[c] = (mean, lo, hi)
             cis.append("-" if not np.isfinite(mean) else f"{mean:.3g} [{lo:.3g}, {hi:.3g}]")
@@ -218,6 +239,9 @@ def main(argv=None) -> int:
     ap.add_argument("--trials", help="keep only trials whose whole name matches this regex")
     ap.add_argument("--merge", action="store_true", help="one group of all the kept rows")
     ap.add_argument(
+        "--code", action="store_true", help="add the unit code's columns (modules, periods)"
+    )
+    ap.add_argument(
         "--settle-window",
         type=int,
         help="add whether each trial's in-training evaluation is settled over its last this "
@@ -240,7 +264,7 @@ def main(argv=None) -> int:
     if args.merge:
         for r in rows:
             r["group"] = "all"
-    text, summary = table(rows, args.group, args.settle_window)
+    text, summary = table(rows, args.group, args.settle_window, args.code)
     print(text)
     if args.fig:
         print(f"figure: {figure(rows, args.fig)}")

@@ -143,3 +143,19 @@ def test_settled_reads_the_trend_of_the_last_window_not_its_noise(seed_table):
     for m in rising_score:
         m["eval_score_median"] = m["step"] / 20000  # +0.25 between the halves' means
     assert seed_table.settled(rising_score, 10000) is False
+
+
+def test_the_unit_code_columns_list_each_trials_module_periods(tmp_path, seed_table, capsys):
+    ok = dict(status="ok", grid_fraction=0.9, square_fraction=0.0, invariance_ratio=0.3)
+    code = dict(code_hexagonal_fraction=0.8, code_n_modules=2, decorrelation_length_m=0.1)
+    rows = [
+        {**ok, **code, "trial": "seed=0", "seed": 0, "code_module_periods_m": [0.45, 0.75]},
+        {**ok, **code, "trial": "seed=1", "seed": 1, "code_module_periods_m": [0.5, 0.8]},
+    ]
+    _plant(tmp_path, rows, {})
+    out = tmp_path / "t.json"
+    assert seed_table.main([str(tmp_path), "--code", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "0.45/0.75" in text and "0.50/0.80" in text
+    (s,) = json.loads(out.read_text())["summary"]
+    assert s["code_periods_m"] is None and s["code_modules"][0] == 2
