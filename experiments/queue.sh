@@ -30,6 +30,9 @@ step "${G[@]}" sweep experiments/recipe_gate.yaml --out runs/recipe-gate --execu
 # issue 16: long walks, round 6: a longer horizon at the same pair cost (data.slow_pair_stride)
 step "${G[@]}" sweep experiments/recipe_tune5.yaml --out runs/recipe-tune5 --executor local \
     --workers 2 --only seed=123
+# issue 16: long walks, round 8: standing still in the slow phase (data.still_fraction)
+step "${G[@]}" sweep experiments/recipe_tune6.yaml --out runs/recipe-tune6 --executor local \
+    --workers 2
 # issue 16: seeds 0-2 at 2 threads under the fused pair kernels (the thread check), one at a time
 step "${G[@]}" sweep experiments/recipe_seeds_fused_2t.yaml --out runs/recipe-seeds-fused-2t \
     --executor local --workers 1

@@ -380,3 +380,24 @@ def test_slow_gate_needs_the_in_training_evaluation():
         load_config("cpu", overrides=["data.slow_gate=0.3", "train.eval_every=0"])
     with pytest.raises(ConfigError, match="data.slow_gate = 1.5"):
         load_config("cpu", overrides=["data.slow_gate=1.5"])
+
+
+def test_still_fraction_sets_that_share_of_the_slow_phases_steps_to_zero():
+    d = DataConfig(
+        batch_size=4, seq_len=2000, velocity_dist="disk", slow_fraction=0.3, slow_from_step=10
+    )
+    still = dataclasses.replace(d, still_fraction=0.2)
+    early = draw_batch(still, 9, torch.Generator().manual_seed(0))
+    late = draw_batch(still, 10, torch.Generator().manual_seed(0))
+    plain = draw_batch(d, 10, torch.Generator().manual_seed(0))
+    assert (early.distinct.norm(dim=-1) == 0).sum() == 0  # only in the slow phase
+    zero = late.distinct.norm(dim=-1) == 0
+    assert abs(float(zero.float().mean()) - 0.2) < 0.03
+    # the other steps are the slow phase's own: the zeros are drawn after them
+    assert torch.equal(late.distinct[~zero], plain.distinct[~zero])
+    # a zero step leaves the position where it was
+    steps = late.positions.diff(dim=1).norm(dim=-1)
+    assert bool((steps[late.velocities[:, 1:].norm(dim=-1) == 0] == 0).all())
+    assert TrainingRange.of(still).step_lo == 0.0 < TrainingRange.of(d).step_lo
+    with pytest.raises(ConfigError, match="data.still_fraction = 0.6"):
+        load_config("cpu", overrides=["data.still_fraction=0.6"])

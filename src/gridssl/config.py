@@ -96,6 +96,15 @@ class DataConfig:
         "over a longer horizon [ours: long walks, docs/RECIPE.md]",
     )
 
+    still_fraction: float = _opt(
+        0.0,
+        ge=0,
+        le=0.5,
+        doc="in the slow phase, this fraction of the base velocities is exactly zero (standing "
+        "still): the states before and after such a step lie at one place, so path invariance "
+        "asks W(0) to leave the code where it is (the drift probe: W(0) moves it, docs/RECIPE.md) "
+        "[ours: long walks]",
+    )
     slow_gate: float = _opt(
         0.0,
         ge=0,

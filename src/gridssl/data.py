@@ -39,6 +39,7 @@ def sic_batch(
     dist: str = "square",
     slow_fraction: float = 0.0,
     slow_min_speed: float = 0.003,
+    still_fraction: float = 0.0,
 ) -> VelocityBatch:
     """Draw one SIC batch (docs/METHOD.md section 2).
 
@@ -47,7 +48,8 @@ def sic_batch(
     sequences. identity: B copies of one sequence (no augmentation). ``dist="disk"`` draws each
     velocity uniformly in the disk of radius ``max_speed`` instead (isotropic). A fraction
     ``slow_fraction`` of the distinct velocities then gets a speed log-uniform in
-    [``slow_min_speed``, ``max_speed``], keeping its direction (:func:`slow_down`).
+    [``slow_min_speed``, ``max_speed``], keeping its direction (:func:`slow_down`), and a
+    fraction ``still_fraction`` is set to exactly zero (standing still).
     """
     B, T = batch_size, seq_len
     if mode == "independent":
@@ -63,6 +65,9 @@ def sic_batch(
         raise ValueError(f"data.mode = {mode!r}: choose permutation, independent or identity")
     if slow_fraction > 0:
         distinct = slow_down(distinct, slow_fraction, slow_min_speed, max_speed, generator)
+    if still_fraction > 0:
+        still = torch.rand(distinct.shape[0], generator=generator) < still_fraction
+        distinct = torch.where(still[:, None], 0.0, distinct)
     velocities = distinct[index]  # (B, T, 2)
     return VelocityBatch(velocities, velocities.cumsum(dim=1), distinct, index)
 
@@ -117,6 +122,7 @@ def draw_batch(
         d.velocity_dist,
         d.slow_fraction if slow else 0.0,
         d.slow_min_speed,
+        d.still_fraction if slow else 0.0,
     )
 
 
@@ -282,6 +288,7 @@ class TrainingRange:
             d.velocity_dist,
             d.slow_fraction,
             d.slow_min_speed,
+            d.still_fraction,
         )
         q = torch.quantile(
             b.velocities.norm(dim=-1).flatten().double(),

@@ -139,15 +139,17 @@ def quick_eval(net: SICNet, cfg: Config, step: int) -> dict[str, float]:
     bins; scores are Sargolini min-max over Banino annuli (inner 0.2, outer 0.4..1.0 of the map
     size), and a unit is a grid cell by the ``analysis`` rule (score > ``analysis.threshold``
     and its null, >= ``analysis.min_fields`` fields, not place-like). The batches are the
-    training distribution's without the slow phase (``data.slow_fraction``, ``slow_seq_len``,
-    ``slow_batch_size``).
+    training distribution's without the slow phase (``data.slow_fraction``, ``still_fraction``,
+    ``slow_seq_len``, ``slow_batch_size``).
     """
     gen = torch.Generator().manual_seed(cfg.train.seed * EVAL_SEED_OFFSET + step)
     dev = next(net.parameters()).device
     pos, act = [], []
     # the batches without the slow phase (its slow steps, T and B): slow steps shrink the area a
     # batch covers, and recipes with and without them are compared on the same footing
-    data = dataclasses.replace(cfg.data, slow_fraction=0.0, slow_seq_len=0, slow_batch_size=0)
+    data = dataclasses.replace(
+        cfg.data, slow_fraction=0.0, still_fraction=0.0, slow_seq_len=0, slow_batch_size=0
+    )
     for _ in range(cfg.train.eval_batches):
         b = draw_batch(data, step, gen)
         states = net.rollout_batch(b.to(dev))
