@@ -401,3 +401,28 @@ def test_still_fraction_sets_that_share_of_the_slow_phases_steps_to_zero():
     assert TrainingRange.of(still).step_lo == 0.0 < TrainingRange.of(d).step_lo
     with pytest.raises(ConfigError, match="data.still_fraction = 0.6"):
         load_config("cpu", overrides=["data.still_fraction=0.6"])
+
+
+def test_hold_keeps_the_peak_then_the_cosine_decays_over_the_rest():
+    def lrs(**kw):
+        t = TrainConfig(lr=1e-3, schedule="cosine", steps=1000, min_lr=1e-5, **kw)
+        p = [torch.nn.Parameter(torch.zeros(1))]
+        opt = torch.optim.AdamW(p, lr=t.lr)
+        sched, seen = make_scheduler(opt, t), []
+        for _ in range(1000):
+            seen.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return np.array(seen)
+
+    def cosine(s, span):  # by hand, from the peak 1e-3 to the floor 1e-5
+        return 1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + np.cos(np.pi * s / span))
+
+    plain, held = lrs(), lrs(hold_steps=400, warmup_steps=100)
+    np.testing.assert_allclose(plain, cosine(np.arange(1000), 1000), rtol=1e-12)
+    assert np.all(np.diff(held[:100]) > 0) and held[0] == pytest.approx(1e-5)
+    np.testing.assert_allclose(held[100:401], 1e-3, rtol=1e-12)
+    np.testing.assert_allclose(held[400:], cosine(np.arange(600), 600), rtol=1e-12)
+    load_config("cpu", overrides=["train.hold_steps=13999"])
+    with pytest.raises(ConfigError, match="train.hold_steps = 14000 is not allowed"):
+        load_config("cpu", overrides=["train.hold_steps=14000"])

@@ -276,6 +276,13 @@ class TrainConfig:
         doc="linear learning-rate warm-up over this many steps, before the cosine or constant "
         "schedule (0: none) [guess: the paper gives none]",
     )
+    hold_steps: int = _opt(
+        0,
+        ge=0,
+        doc="cosine schedule: the learning rate stays at its peak for this many steps and the "
+        "cosine decays over the rest (0: over all of train.steps) [ours: late lattices, "
+        "docs/RECIPE.md]",
+    )
     seed: int = _opt(0, ge=0, le=2**32 - 1, doc="seed of every random draw of the run")
     threads: int = _opt(0, ge=0, doc="torch CPU threads (0: torch's default)")
     device: str = _opt("cpu", choices=("cpu", "cuda", "auto"), doc="where to train")
@@ -602,6 +609,12 @@ def build(raw: dict[str, dict[str, Any]]) -> Config:
     if m.n_units % m.groups:
         raise ConfigError(
             f"model.groups = {m.groups} is not allowed: it must divide model.n_units = {m.n_units}"
+        )
+    t = sections["train"]
+    if t.hold_steps and t.hold_steps >= t.steps:
+        raise ConfigError(
+            f"train.hold_steps = {t.hold_steps} is not allowed: it must be below train.steps = "
+            f"{t.steps} (the cosine decays over the steps after the hold)"
         )
     d = sections["data"]
     if d.slow_gate > 0 and not sections["train"].eval_every:

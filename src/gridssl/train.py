@@ -662,10 +662,11 @@ def make_scheduler(opt: torch.optim.Optimizer, t) -> torch.optim.lr_scheduler.LR
     if t.schedule == "cosine":
         floor = t.min_lr / t.lr
 
+        hold, span = t.hold_steps, t.steps - t.hold_steps  # at the peak, then the decay
+
         def cosine(step: int) -> float:
-            return warmup(step) * (
-                floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(step, t.steps) / t.steps))
-            )
+            s = max(0, min(step, t.steps) - hold)
+            return warmup(step) * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * s / span)))
 
         return torch.optim.lr_scheduler.LambdaLR(opt, cosine)
     return torch.optim.lr_scheduler.LambdaLR(opt, warmup)
