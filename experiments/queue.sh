@@ -24,14 +24,14 @@ step "${G[@]}" sweep experiments/recipe_seeds_fused.yaml --out runs/recipe-seeds
 # and 7000, before the slow phase, so its long walks say nothing; docs/RECIPE.md round 5)
 step "${G[@]}" sweep experiments/recipe_tune4.yaml --out runs/recipe-tune4 --executor local \
     --workers 2 --only seed=123
-# issue 16: round 7, the slow phase gated on the lattice (tuning seeds 10-19)
-step "${G[@]}" sweep experiments/recipe_gate.yaml --out runs/recipe-gate --executor local \
-    --workers 2
 # issue 16: round 9, the learning rate held at its peak for 7000 steps (late, square seeds)
 step "${G[@]}" sweep experiments/recipe_tune7.yaml --out runs/recipe-tune7 --executor local \
     --workers 2
 # issue 16: round 10, 80-step slow sequences on a path-variant seed
 step "${G[@]}" sweep experiments/recipe_tune8.yaml --out runs/recipe-tune8 --executor local \
+    --workers 2
+# issue 16: round 7, the slow phase gated on the lattice (tuning seeds 10-19)
+step "${G[@]}" sweep experiments/recipe_gate.yaml --out runs/recipe-gate --executor local \
     --workers 2
 # issue 16: long walks, round 6: a longer horizon at the same pair cost (data.slow_pair_stride)
 step "${G[@]}" sweep experiments/recipe_tune5.yaml --out runs/recipe-tune5 --executor local \
