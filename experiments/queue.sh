@@ -33,6 +33,9 @@ step "${G[@]}" sweep experiments/recipe_tune8.yaml --out runs/recipe-tune8 --exe
 # issue 16: round 7, the slow phase gated on the lattice (tuning seeds 10-19)
 step "${G[@]}" sweep experiments/recipe_gate.yaml --out runs/recipe-gate --executor local \
     --workers 2
+# issue 16: round 10's candidate (80-step slow sequences) judged on seeds 0-9
+step "${G[@]}" sweep experiments/recipe_seeds_t80.yaml --out runs/recipe-seeds-t80 \
+    --executor local --workers 2
 # issue 16: long walks, round 6: a longer horizon at the same pair cost (data.slow_pair_stride)
 step "${G[@]}" sweep experiments/recipe_tune5.yaml --out runs/recipe-tune5 --executor local \
     --workers 2 --only seed=123
