@@ -103,31 +103,29 @@ def test_slow_pair_stride_applies_in_the_slow_phase_and_is_bounded():
         load_config("cpu", overrides=["data.slow_pair_stride=0"])
 
 
+def _lr_trace(cfg: TrainConfig, n: int) -> np.ndarray:
+    """The learning rate of the first ``n`` optimiser steps under ``cfg``'s schedule."""
+    p = [torch.nn.Parameter(torch.zeros(1))]
+    opt = torch.optim.AdamW(p, lr=cfg.lr)
+    sched, seen = make_scheduler(opt, cfg), []
+    for _ in range(n):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return np.array(seen)
+
+
 def test_warmup_ramps_the_learning_rate_then_follows_the_schedule():
     t = TrainConfig(lr=1e-3, schedule="cosine", steps=1000, min_lr=1e-5, warmup_steps=100)
     t0 = TrainConfig(lr=1e-3, schedule="cosine", steps=1000, min_lr=1e-5)
-    p = [torch.nn.Parameter(torch.zeros(1))]
-    lrs = {}
-    for name, cfg in (("warm", t), ("plain", t0)):
-        opt = torch.optim.AdamW(p, lr=cfg.lr)
-        sched, seen = make_scheduler(opt, cfg), []
-        for _ in range(300):
-            seen.append(opt.param_groups[0]["lr"])
-            opt.step()
-            sched.step()
-        lrs[name] = np.array(seen)
+    lrs = {"warm": _lr_trace(t, 300), "plain": _lr_trace(t0, 300)}
     assert lrs["warm"][0] == pytest.approx(1e-5) and lrs["warm"][49] == pytest.approx(
         0.5 * lrs["plain"][49], rel=1e-6
     )
     assert np.all(np.diff(lrs["warm"][:100]) > 0)
     np.testing.assert_allclose(lrs["warm"][99:], lrs["plain"][99:], rtol=1e-12)
     const = TrainConfig(lr=1e-3, schedule="constant", warmup_steps=10)
-    opt = torch.optim.AdamW(p, lr=1e-3)
-    s = make_scheduler(opt, const)
-    for _ in range(20):
-        opt.step()
-        s.step()
-    assert opt.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert _lr_trace(const, 21)[20] == pytest.approx(1e-3)  # after the 20 scheduler steps
 
 
 # ----------------------------------------------------------------------------- the adapter
@@ -405,15 +403,9 @@ def test_still_fraction_sets_that_share_of_the_slow_phases_steps_to_zero():
 
 def test_hold_keeps_the_peak_then_the_cosine_decays_over_the_rest():
     def lrs(**kw):
-        t = TrainConfig(lr=1e-3, schedule="cosine", steps=1000, min_lr=1e-5, **kw)
-        p = [torch.nn.Parameter(torch.zeros(1))]
-        opt = torch.optim.AdamW(p, lr=t.lr)
-        sched, seen = make_scheduler(opt, t), []
-        for _ in range(1000):
-            seen.append(opt.param_groups[0]["lr"])
-            opt.step()
-            sched.step()
-        return np.array(seen)
+        return _lr_trace(
+            TrainConfig(lr=1e-3, schedule="cosine", steps=1000, min_lr=1e-5, **kw), 1000
+        )
 
     def cosine(s, span):  # by hand, from the peak 1e-3 to the floor 1e-5
         return 1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + np.cos(np.pi * s / span))
