@@ -2,7 +2,7 @@
 in-training curves of every seed on one figure (issue 16's regression check).
 
     python experiments/seed_table.py OUT [OUT ...] [--fig PNG] [--json FILE] [--group KEY]
-        [--trials REGEX] [--merge]
+        [--trials REGEX] [--merge] [--code] [--settle-window W]
 
 OUT is a ``gridssl sweep`` directory (its results.json and trials/*/metrics.jsonl). Columns:
 grid / square / place-like fractions, modules, mean module period, median grid score (Sargolini
@@ -10,19 +10,18 @@ min-max over Banino annuli, inner 0.2, outer 0.4-1.0 of the map size, 5 cm bins,
 invariance ratio, the first in-training evaluation step with >= 30% grid cells (the in-training
 rule: min-max > 0.3 and >= 3 fields, no null) and, where the trials were measured with the
 long-walk stage, each long input's grid fraction and its population-vector correlation over the
-last fifth of the walk, and where a trial's slow phase was gated (``data.slow_gate``) the step
-where it began; with ``--settle-window W``, whether the in-training evaluation is settled over
-the last W steps (the means of the window's two halves within SETTLE_TOLERANCE); with
-``--code``, the unit code of every active unit in the 4 m arena (hexagonal share, modules, their
-periods, decorrelation length and recurrence; issue 21). Means come
-with a 95% percentile-bootstrap CI over the seeds (gridssl.ablate.bootstrap_ci, 10000 resamples,
-seed 0). Rows are grouped by the trial's name
-without its seed (a condition or grid point), or by ``--group KEY``; ``--trials REGEX`` keeps
-the trials whose names match it whole, and ``--merge`` puts every kept row into one group (one
-recipe's seeds spread over several directories, e.g. an ablation's `full` condition and a
-sweep of further seeds). The figure: in-training grid
-fraction and median score against step, one line per trial, coloured by group. A trial counts as
-passing issue 16's bar when grid >= 0.6, square <= 0.1 and invariance ratio <= 0.5.
+last fifth of the walk. With ``--code``, the unit code of every active unit in the 4 m arena
+(hexagonal share, modules, their periods, decorrelation length and recurrence; issue 21); with
+``--settle-window W``, whether the in-training evaluation is settled over the last W steps (the
+means of the window's two halves within SETTLE_TOLERANCE); and where a trial's slow phase was
+gated (``data.slow_gate``), the step where it began. Means come with a 95% percentile-bootstrap
+CI over the seeds (gridssl.ablate.bootstrap_ci, 10000 resamples, seed 0). Rows are grouped by the
+trial's name without its seed (a condition or grid point), or by ``--group KEY``; ``--trials
+REGEX`` keeps the trials whose names match it whole, and ``--merge`` puts every kept row into one
+group (one recipe's seeds spread over several directories, e.g. an ablation's `full` condition
+and a sweep of further seeds). The figure: in-training grid fraction and median score against
+step, one line per trial, coloured by group. A trial counts as passing issue 16's bar when grid
+>= 0.6, square <= 0.1 and invariance ratio <= 0.5.
 """
 
 from __future__ import annotations

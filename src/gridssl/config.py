@@ -95,7 +95,6 @@ class DataConfig:
         "a slow_seq_len k times longer at the same pair cost, so that path integration is asked "
         "over a longer horizon [ours: long walks, docs/RECIPE.md]",
     )
-
     still_fraction: float = _opt(
         0.0,
         ge=0,
@@ -117,11 +116,14 @@ class DataConfig:
         "slow_from_step) [ours: docs/RECIPE.md]",
     )
 
+    def in_slow_phase(self, step: int, slow_from: int | None = None) -> bool:
+        """Whether optimiser step ``step`` (0-based) is in the slow phase, which begins at
+        ``slow_from`` (None: ``slow_from_step``; training passes a gated start, ``slow_gate``)."""
+        return step >= (self.slow_from_step if slow_from is None else slow_from)
+
     def pair_stride_at(self, step: int, slow_from: int | None = None) -> int:
-        """The pair losses' state stride at optimiser step ``step`` (0-based), the slow phase
-        beginning at ``slow_from`` (None: ``slow_from_step``)."""
-        start = self.slow_from_step if slow_from is None else slow_from
-        return self.slow_pair_stride if step >= start else 1
+        """The pair losses' state stride at optimiser step ``step`` (see :meth:`in_slow_phase`)."""
+        return self.slow_pair_stride if self.in_slow_phase(step, slow_from) else 1
 
     seq_len_final: int = _opt(
         0, ge=0, doc="curriculum: T grows linearly from seq_len to this (0: no curriculum) [ours]"
@@ -617,7 +619,7 @@ def build(raw: dict[str, dict[str, Any]]) -> Config:
             f"{t.steps} (the cosine decays over the steps after the hold)"
         )
     d = sections["data"]
-    if d.slow_gate > 0 and not sections["train"].eval_every:
+    if d.slow_gate > 0 and not t.eval_every:
         raise ConfigError(
             f"data.slow_gate = {d.slow_gate} is not allowed with train.eval_every = 0: the gate "
             "reads the in-training evaluation; set train.eval_every or data.slow_gate = 0"

@@ -111,7 +111,7 @@ def draw_batch(
     and from ``slow_from`` (None: ``d.slow_from_step``; training passes the gated start, see
     ``data.slow_gate``) on the slow phase (its slow velocities, and its own T and B where
     ``slow_seq_len`` / ``slow_batch_size`` are set)."""
-    slow = step >= (d.slow_from_step if slow_from is None else slow_from)
+    slow = d.in_slow_phase(step, slow_from)
     T = seq_len_at(step, d.seq_len, d.seq_len_final, d.curriculum_steps)
     return sic_batch(
         d.slow_batch_size if slow and d.slow_batch_size else d.batch_size,

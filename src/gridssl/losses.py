@@ -101,7 +101,7 @@ class _ListedPairSum(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
-        return grad_out * ctx.saved_tensors[0], None, None, None, None, None, None, None
+        return grad_out * ctx.saved_tensors[0], None, None, None, None, None, None
 
 
 def listed_pair_sum(
@@ -123,6 +123,14 @@ def listed_pair_sum(
 SEP_WEIGHTINGS = ("uniform", "octave", "inverse")  # loss.sep_weighting
 
 
+def check_weighting(weighting: str) -> None:
+    """Refuse a separation weighting other than those of ``loss.sep_weighting``."""
+    if weighting not in SEP_WEIGHTINGS:
+        raise ValueError(
+            f"separation weighting {weighting!r}: choose one of {list(SEP_WEIGHTINGS)}"
+        )
+
+
 def sep_weights_(dx2: torch.Tensor, sigma_x: float, weighting: str) -> torch.Tensor:
     """The separation pair weights of a ``weighting`` other than uniform, in place: dx2 ->
     ``octave``: sigma_x^2 / max(dx2, sigma_x^2), so that each octave of spatial distance weighs
@@ -133,7 +141,8 @@ def sep_weights_(dx2: torch.Tensor, sigma_x: float, weighting: str) -> torch.Ten
         return dx2.reciprocal_().mul_(sigma_x**2)
     if weighting == "inverse":
         return dx2.rsqrt_().mul_(sigma_x)
-    raise ValueError(f"separation weighting {weighting!r}: choose one of {list(SEP_WEIGHTINGS)}")
+    check_weighting(weighting)
+    raise ValueError(f"separation weighting {weighting!r} has no weights (uniform: w = 1)")
 
 
 def _upper_sum(A: torch.Tensor, rows: int, whole: bool, dtype=None) -> torch.Tensor:
@@ -257,10 +266,7 @@ def pair_sums_exact(
     M = G.shape[0]
     near, edge = near_pairs(X, sigma_x, kernel)
     scale = -1.0 / (2 * sigma_g**2)
-    if weighting not in SEP_WEIGHTINGS:
-        raise ValueError(
-            f"separation weighting {weighting!r}: choose one of {list(SEP_WEIGHTINGS)}"
-        )
+    check_weighting(weighting)
     Xw = None if weighting == "uniform" else X
     skip = torch.cat([near, edge])
     sep, w_sep = _DenseKernelSum.apply(
@@ -341,6 +347,7 @@ def pair_sums_sampled(
     uniformly with replacement and the sum is n_inv * their mean. ``kernel``: as in
     :func:`pair_sums_exact` (the draws do not depend on it).
     """
+    check_weighting(weighting)
     M = G.shape[0]
     n_pairs = M * (M - 1) // 2
     near, edge = near_pairs(X, sigma_x, kernel)
