@@ -8,6 +8,8 @@ shapes:   paper    the `paper` preset: B 130, T 60, N 128 (M = 7800), 2 batches 
           cpu      the `cpu` preset: B 64, T 20, N 48 (M = 1280), 1 batch per step
           modules  the modules search: `cpu` preset with T 60, N 128 (B 64, M = 3840), 1 batch
           campaign the long modules trials: `cpu` preset with B 32, T 60, N 128 (M = 1920), 1 batch
+          cpu-slow   the `cpu` preset's slow phase (its last 7000 steps: 30% slow velocities)
+          cpu-slow80 the same with 80-step slow sequences of B 16 (docs/RECIPE.md round 10)
           The three `cpu` shapes pin the preset's sigma_x (0.075 m since docs/RECIPE.md round 4),
           so that an older package (``base``), whose preset had 0.05 m, measures the same pairs.
           campaign also sets loss.pair_tiles=whole, as the modules trials run, where the package
@@ -56,6 +58,18 @@ SHAPES = {
         "cpu",
         ["loss.sigma_x=0.075", "data.seq_len=60", "model.n_units=128", "data.batch_size=32"],
     ),
+    # the cpu preset's second half (slow velocities mixed in from data.slow_from_step), with the
+    # preset's own 20-step sequences and with round 10's 80-step slow sequences (B 16, same M)
+    "cpu-slow": ("cpu", ["loss.sigma_x=0.075", "data.slow_from_step=1"]),
+    "cpu-slow80": (
+        "cpu",
+        [
+            "loss.sigma_x=0.075",
+            "data.slow_from_step=1",
+            "data.slow_seq_len=80",
+            "data.slow_batch_size=16",
+        ],
+    ),
 }
 
 
@@ -81,9 +95,9 @@ def floor(shape: str, reps: int, threads: int) -> dict:
     preset, overrides = SHAPES[shape]
     cfg = load_config(preset, overrides=overrides)
     d, m = cfg.data, cfg.model
-    B, T, N, H = d.batch_size, d.seq_len, m.n_units, m.mlp_hidden
+    b = draw_batch(d, 1, torch.Generator().manual_seed(1))  # step 1: the slow shapes' batch
+    (B, T, _), N, H = b.velocities.shape, m.n_units, m.mlp_hidden
     M, accum = B * T, cfg.train.grad_accum
-    b = draw_batch(d, 0, torch.Generator().manual_seed(1))
     K = b.distinct.shape[0]
     r = torch.randn
     parts = {}
@@ -252,7 +266,7 @@ def main() -> None:
                 if s not in floors or f["total"] < floors[s]["total"]:
                     floors[s] = f
     rows = list(best.values())
-    head = f"{'shape':<8} {'variant':<14} {'pairs':<8} {'M=B*T':>6} {'s/batch':>8} "
+    head = f"{'shape':<10} {'variant':<14} {'pairs':<8} {'M=B*T':>6} {'s/batch':>8} "
     head += f"{'s/opt step':>10} "
     head += f"{'peak RSS MB':>11} {'threads':>7} {'vs naive':>8} {'vs base':>8}"
     print(head + (f" {'floor s':>8} {'vs floor':>8}" if floors else ""))
@@ -263,10 +277,10 @@ def main() -> None:
     }
     for r in rows:
         if "error" in r:
-            print(f"{r['shape']:<8} {r['variant']:<14} failed: {r['error']!r}")
+            print(f"{r['shape']:<10} {r['variant']:<14} failed: {r['error']!r}")
             continue
         line = (
-            f"{r['shape']:<8} {r['variant']:<14} {r['pairs']:<8} {r['M']:>6} "
+            f"{r['shape']:<10} {r['variant']:<14} {r['pairs']:<8} {r['M']:>6} "
             f"{r['s_per_batch']:>8.3f} {r['s_per_step']:>10.3f} {r['peak_rss_mb']:>11.0f} "
             f"{r['threads']:>7}"
         )

@@ -13,7 +13,8 @@ long-walk stage, each long input's grid fraction and its population-vector corre
 last fifth of the walk. With ``--code``, the unit code of every active unit in the 4 m arena
 (hexagonal share, modules, their periods, decorrelation length and recurrence; issue 21); with
 ``--settle-window W``, whether the in-training evaluation is settled over the last W steps (the
-means of the window's two halves within SETTLE_TOLERANCE); and where a trial's slow phase was
+means of the window's two halves within gridssl.train.SETTLE_TOLERANCE, the rule of
+``train.settle_window``); and where a trial's slow phase was
 gated (``data.slow_gate``), the step where it began. Means come with a 95% percentile-bootstrap
 CI over the seeds (gridssl.ablate.bootstrap_ci, 10000 resamples, seed 0). Rows are grouped by the
 trial's name without its seed (a condition or grid point), or by ``--group KEY``; ``--trials
@@ -36,6 +37,7 @@ import numpy as np
 
 from gridssl.ablate import BOOTSTRAP_SEED, bootstrap_ci
 from gridssl.checkpoint import read_metrics
+from gridssl.train import settled
 
 BASE = [
     ("grid", "grid_fraction"),
@@ -60,31 +62,6 @@ def steps_to(metrics: list[dict], frac: float = 0.3) -> int | None:
         if (m.get("eval_grid_fraction") or 0) >= frac:
             return int(m["step"])
     return None
-
-
-# settled: the in-training evaluation has not changed over the last window of steps (issue 21):
-# the mean of its second half is within these of its first half's (halves, not the range: one
-# evaluation's grid fraction moves by 0.1-0.3 between evaluations of a settled code)
-SETTLE_TOLERANCE = {"eval_grid_fraction": 0.1, "eval_multi_field": 0.1, "eval_score_median": 0.2}
-
-
-def settled(metrics: list[dict], window: int) -> bool | None:
-    """Whether the in-training evaluations of the last ``window`` steps are settled (see
-    SETTLE_TOLERANCE); None when the run is shorter than the window or has fewer than 4 of them."""
-    ev = [m for m in metrics if "eval_grid_fraction" in m]
-    if not ev or ev[-1]["step"] - ev[0]["step"] < window:
-        return None
-    last = ev[-1]["step"]
-    ev = [m for m in ev if m["step"] >= last - window]
-    if len(ev) < 4:
-        return None
-    mid = last - window / 2
-    for key, tol in SETTLE_TOLERANCE.items():
-        a = [m[key] for m in ev if m["step"] < mid and key in m]
-        b = [m[key] for m in ev if m["step"] >= mid and key in m]
-        if a and b and abs(float(np.mean(b)) - float(np.mean(a))) > tol:
-            return False
-    return True
 
 
 def passes(row: dict) -> bool:

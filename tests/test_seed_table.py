@@ -120,29 +120,7 @@ def test_a_gated_slow_phase_start_is_a_column(tmp_path, seed_table, capsys):
     assert row["slow_start"] == 3000 and row["steps_to_30"] == 3000
 
 
-def test_settled_reads_the_trend_of_the_last_window_not_its_noise(seed_table):
-    """Every 1000 steps to 40000: a code that jitters by +-0.15 around a fixed level is settled
-    over the last 10000 steps; one still rising by 0.03 per 1000 steps is not; a run shorter
-    than the window cannot tell."""
-
-    def run(level):
-        return [
-            {
-                "step": s,
-                "eval_grid_fraction": level(s) + (0.15 if (s // 1000) % 2 else -0.15),
-                "eval_multi_field": 0.5,
-                "eval_score_median": 1.0,
-            }
-            for s in range(1000, 40001, 1000)
-        ]
-
-    assert seed_table.settled(run(lambda s: 0.5), 10000) is True
-    assert seed_table.settled(run(lambda s: 0.03 * s / 1000 - 0.5), 10000) is False
-    assert seed_table.settled(run(lambda s: 0.5)[:8], 10000) is None
-    rising_score = run(lambda s: 0.5)
-    for m in rising_score:
-        m["eval_score_median"] = m["step"] / 20000  # +0.25 between the halves' means
-    assert seed_table.settled(rising_score, 10000) is False
+# the settle rule itself (gridssl.train.settled): tests/test_settle.py
 
 
 def test_the_unit_code_columns_list_each_trials_module_periods(tmp_path, seed_table, capsys):

@@ -312,6 +312,17 @@ class TrainConfig:
         doc="in-training evaluation: shuffle-null draws per unit (0: the threshold rule alone, "
         "to stay cheap); its arena, bin and grid-cell rule are analysis.*'s",
     )
+    settle_window: int = _opt(
+        0,
+        ge=0,
+        doc="if > 0, training ends before train.steps once the in-training evaluations of the "
+        "last settle_window steps have settled (the means of the window's two halves within "
+        "gridssl.train.SETTLE_TOLERANCE), not before settle_min_steps; needs eval_every and at "
+        "least 4 evaluations in the window (0: always train.steps) [ours: issue 21's long trials]",
+    )
+    settle_min_steps: int = _opt(
+        0, ge=0, doc="the earliest step at which settle_window may end training"
+    )
 
 
 @dataclass
@@ -617,6 +628,12 @@ def build(raw: dict[str, dict[str, Any]]) -> Config:
         raise ConfigError(
             f"train.hold_steps = {t.hold_steps} is not allowed: it must be below train.steps = "
             f"{t.steps} (the cosine decays over the steps after the hold)"
+        )
+    if t.settle_window and (not t.eval_every or t.settle_window < 3 * t.eval_every):
+        raise ConfigError(
+            f"train.settle_window = {t.settle_window} is not allowed with train.eval_every = "
+            f"{t.eval_every}: the window must hold at least 4 evaluations, so give eval_every > 0 "
+            f"and settle_window >= 3 * eval_every, or settle_window = 0"
         )
     d = sections["data"]
     if d.slow_gate > 0 and not t.eval_every:

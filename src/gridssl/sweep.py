@@ -403,6 +403,8 @@ def _run_trial(spec, trial, run, board, read_metrics, Diverged, Trainer) -> dict
             for rung in rungs(cfg.train.eval_every, cfg.train.steps, spec.early_stop):
                 if trainer.step < rung:
                     trainer.fit(progress=False, until=rung)
+                if trainer.ended():
+                    break  # train.settle_window ended it before this rung: no rung to judge
                 if str(rung) in rec["rungs"]:
                     continue  # judged before an interruption: it went on
                 row = next(m for m in read_metrics(run) if m["step"] == rung)

@@ -58,6 +58,31 @@ DATA_SEED_OFFSET = 1_000_003
 EVAL_SEED_OFFSET = 2_000_003
 NEVER = 2**62  # a step no run reaches: a gated slow phase that has not begun
 EXIT_DIVERGED = 3  # the exit code of `gridssl train` when training diverges
+# settled (train.settle_window): the in-training evaluation has not changed over the window, that
+# is, the mean of each of these over the window's second half is within its tolerance of the first
+# half's (halves, not the range: one evaluation's grid fraction moves by 0.1-0.3 between
+# evaluations of a settled code, docs/MODULES.md)
+SETTLE_TOLERANCE = {"eval_grid_fraction": 0.1, "eval_multi_field": 0.1, "eval_score_median": 0.2}
+
+
+def settled(metrics: list[dict], window: int) -> bool | None:
+    """Whether the in-training evaluations (metrics.jsonl rows with ``eval_*``) of the last
+    ``window`` steps are settled (SETTLE_TOLERANCE); None when the evaluations span less than the
+    window or it holds fewer than 4 of them."""
+    ev = [m for m in metrics if "eval_grid_fraction" in m]
+    if not ev or ev[-1]["step"] - ev[0]["step"] < window:
+        return None
+    last = ev[-1]["step"]
+    ev = [m for m in ev if m["step"] >= last - window]
+    if len(ev) < 4:
+        return None
+    mid = last - window / 2
+    for key, tol in SETTLE_TOLERANCE.items():
+        a = [m[key] for m in ev if m["step"] < mid and key in m]
+        b = [m[key] for m in ev if m["step"] >= mid and key in m]
+        if a and b and abs(float(np.mean(b)) - float(np.mean(a))) > tol:
+            return False
+    return True
 
 
 class Diverged(RuntimeError):
@@ -190,6 +215,8 @@ class Trainer:
         self.plateau = [0.0, 0]  # running sum and count of losses for the scheduler
         self.best = float("-inf")  # best in-training grid fraction
         self.slow_start: int | None = None  # where a gated slow phase began (data.slow_gate)
+        self.settled_at: int | None = None  # where train.settle_window ended training
+        self.evals: list[dict] = []  # the in-training evaluation rows so far (settle_window)
         self.train_s = 0.0  # seconds in fit() over every invocation (checkpoints carry it)
         self._lock: rundir.DirLock | None = None  # the run directory's, from create / resume
 
@@ -325,6 +352,7 @@ class Trainer:
         # metrics logged after the checkpoint we resume from are replayed: drop them
         kept = [m for m in rows if m["step"] <= self.step]
         atomic_write_text(run / rundir.METRICS, "".join(json.dumps(m) + "\n" for m in kept))
+        self.evals = [m for m in kept if "eval_grid_fraction" in m]
 
     def close(self) -> None:
         """Release the run directory's lock (also done when the Trainer is garbage-collected or
@@ -349,6 +377,7 @@ class Trainer:
             "plateau": list(self.plateau),
             "best": self.best,
             "slow_start": self.slow_start,
+            "settled_at": self.settled_at,
             "train_s": self.train_s,
             "config": self.cfg.to_dict(),
             "gridssl_version": __version__,
@@ -362,6 +391,8 @@ class Trainer:
             train_s = float(s.get("train_s", 0.0))  # absent before 2026-11-26: counts from here
             slow_start = s.get("slow_start")  # absent before 2026-12-07: no gate had begun
             slow_start = None if slow_start is None else int(slow_start)
+            settled_at = s.get("settled_at")  # absent before 2026-12-08: never ended early
+            settled_at = None if settled_at is None else int(settled_at)
             load_weights(self.net, s["model"], path)
             self.opt.load_state_dict(s["optimizer"])
             for group in self.opt.param_groups:  # a saved state carries its own kernel flags
@@ -377,7 +408,7 @@ class Trainer:
                 f"{path} is not a training checkpoint of this run ({first})"
             ) from None
         self.step, self.plateau, self.best, self.train_s = step, plateau, best, train_s
-        self.slow_start = slow_start
+        self.slow_start, self.settled_at = slow_start, settled_at
         self._apply_train_settings(saved_lr)
 
     def _apply_train_settings(self, saved_lr: float) -> None:
@@ -481,7 +512,9 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self, progress: bool = True, until: int | None = None) -> dict[str, float]:
-        """Train to ``train.steps``, or stop at step ``until`` (schedules keep their shape).
+        """Train to ``train.steps``, or stop at step ``until`` (schedules keep their shape), or
+        earlier where ``train.settle_window`` finds the in-training evaluation settled (the step
+        is kept as ``settled_at`` in the checkpoint, so a resume of the run trains no further).
 
         Raises :class:`Diverged` at the first non-finite loss term, state or gradient (before
         the optimiser step, so the weights and the last checkpoint stay good).
@@ -502,7 +535,7 @@ class Trainer:
         clock = (t0, s0, base)
         try:
             with _MetricsFile(path) as metrics:
-                while self.step < stop:
+                while self.step < stop and not self.ended():
                     logs = self.train_step(health=self.logged(self.step + 1))
                     row = self._log_row(logs, clock)
                     if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
@@ -510,7 +543,8 @@ class Trainer:
                     report.update(self.step, logs, row)
                     if row:
                         _write_row(metrics, writer, row, self.step)
-                    if self.step % t.ckpt_every == 0 or self.step in (t.steps, stop):
+                    last = self.step in (t.steps, stop) or self.ended()
+                    if self.step % t.ckpt_every == 0 or last:
                         self.train_s = base + time.perf_counter() - t0
                         self.save_checkpoint()
         finally:
@@ -520,6 +554,10 @@ class Trainer:
             if writer is not None:
                 writer.close()
         return logs
+
+    def ended(self) -> bool:
+        """Whether ``train.settle_window`` has ended training (at step ``settled_at``)."""
+        return bool(self.cfg.train.settle_window) and self.settled_at is not None
 
     def _log_row(self, logs: dict, clock: tuple[float, int, float]) -> dict[str, Any]:
         """The metrics.jsonl row of this step: every ``train.log_every`` steps and the last, with
@@ -542,6 +580,12 @@ class Trainer:
         if gate_opens and ev["grid_fraction"] >= d.slow_gate:
             self.slow_start = self.step  # the next batch is the slow phase's first
             row["slow_start"] = self.step
+        t = self.cfg.train
+        self.evals.append(row)
+        if t.settle_window and self.step >= t.settle_min_steps and self.step < t.steps:
+            if settled(self.evals, t.settle_window):
+                self.settled_at = self.step
+                row["settled_at"] = self.step
         if ev["grid_fraction"] > self.best:
             self.best = ev["grid_fraction"]
             atomic_torch_save(self.state(), self.run / rundir.CHECKPOINTS / rundir.BEST)
