@@ -310,6 +310,10 @@ def test_ablate_tiny_writes_the_nine_conditions(tmp_path, capsys):
     assert cfg["loss"]["sigma_g"] == 0.1 and cfg["train"]["threads"] == 1
     cfg = yaml.safe_load((out / "trials" / "identity_seed=0" / "config.yaml").read_text())
     assert cfg["data"]["mode"] == "identity"
+    claims = json.loads((out / "ablation_claims.json").read_text())
+    assert [v["condition"] for v in claims["verdicts"]] == list(ABLATIONS)
+    assert claims["ablation"] == {"preset": "tiny", "seeds": 1, "steps": 20, "set": []}
+    assert (out / "ablation_claims.md").read_text().count("\n") == 2 + len(ABLATIONS)
     assert (out / "ablations.png").stat().st_size > 0
     page = (out / "ablations.html").read_text()
     assert "data:image/png;base64," in page and "small_sigma_g" in page

@@ -31,13 +31,15 @@ without a module do not count towards it; ``n_period`` says how many did).
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import ConfigError
+from .config import AnalysisConfig, ConfigError
+from .io import atomic_write_text
 from .sweep import (
     Executor,
     SweepSpec,
@@ -122,6 +124,129 @@ def ablation_table(rows: list[dict], seed: int = BOOTSTRAP_SEED) -> list[dict]:
     return table
 
 
+# ----------------------------------------------------------------------------- verdicts
+# Each condition's claim judged from its row of the table, by fixed rules (docs/EXPERIMENTS.md):
+# a fraction is there when its mean over seeds reaches ``present`` (the analysis's
+# verdict_grid_fraction), and absent when the upper end of its 95% CI stays below it; between the
+# two (some seeds have it, the mean does not reach it) a claim holds partly.
+VERDICTS = ("yes", "no", "partly", "not testable")
+KINDS = {"grid_fraction": "grid cells", "square_fraction": "square lattices",
+         "place_fraction": "place-like fields"}  # fmt: skip
+
+
+def _there(row: dict, m: str, present: float) -> bool:
+    return (row.get(f"{m}_mean") or 0.0) >= present
+
+
+def _absent(row: dict, m: str, present: float) -> bool:
+    hi = row.get(f"{m}_ci_hi")
+    return hi is not None and hi < present
+
+
+def _verdict(cond: str, row: dict, full: dict, present: float) -> tuple[str, str]:
+    """(verdict, the rule that gave it) for one condition's claim (CLAIMS[cond])."""
+
+    def there(m: str) -> bool:
+        return _there(row, m, present)
+
+    def absent(m: str) -> bool:
+        return _absent(row, m, present)
+
+    several = (row.get("n_modules_mean") or 0.0) >= 2
+    if cond == "full":
+        if not there("grid_fraction"):
+            return "no", "grid cells below the threshold"
+        return (
+            ("yes", "grid cells in 2+ modules")
+            if several
+            else ("partly", "grid cells, but one module")
+        )
+    if cond == "no_cap":
+        if (full.get("n_modules_mean") or 0.0) < 2:
+            return "not testable", "the full recipe has one module too"
+        return ("no", "2+ modules without it") if several else ("yes", "one module")
+    if cond in ("no_sep", "no_inv", "independent", "identity"):
+        kinds = ["grid_fraction", "square_fraction"]  # no lattice of either kind ...
+        if cond in ("independent", "identity"):
+            kinds.append("place_fraction")  # ... and, for spatial tuning, no place fields
+        if all(absent(m) for m in kinds):
+            return "yes", "95% CI below the threshold: " + ", ".join(KINDS[m] for m in kinds)
+        if there("grid_fraction"):
+            return "no", "grid cells at the threshold"
+        kept = ", ".join(KINDS[m] for m in kinds if not absent(m))
+        return "partly", f"some seeds keep {kept}"
+    if cond == "no_iso":
+        if there("square_fraction") or (there("grid_fraction") and several):
+            return "yes", "square lattices, or 2+ modules"
+        if not absent("square_fraction"):
+            return "partly", "square lattices on some seeds"
+        return "no", "neither square lattices nor 2+ modules"
+    if cond == "small_sigma_g":
+        if there("place_fraction"):
+            return "yes", "place-like fields at the threshold"
+        return (
+            ("no", "no place-like fields")
+            if absent("place_fraction")
+            else ("partly", "place-like fields on some seeds")
+        )
+    if cond == "square_velocity":
+        grid, square = row.get("grid_fraction_mean") or 0.0, row.get("square_fraction_mean") or 0.0
+        if there("grid_fraction") and grid > square:
+            return "yes", "hexagonal grid cells, more than square units"
+        return (
+            ("no", "no hexagonal grid cells")
+            if absent("grid_fraction")
+            else ("partly", "hexagonal grid cells on some seeds")
+        )
+    raise ValueError(f"no verdict rule for condition {cond!r}")
+
+
+def _measured(row: dict) -> str:
+    def cell(m: str, name: str) -> str:
+        mean, lo, hi = (row.get(f"{m}_{k}") for k in ("mean", "ci_lo", "ci_hi"))
+        return f"{name} -" if mean is None else f"{name} {mean:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    names = ("grid", "place-like", "square", "modules", "period m", "invariance ratio")
+    cells = [cell(m, n) for m, n in zip(METRICS, names)]
+    return ", ".join(cells) + f" ({row['n_ok']} of {row['n_trials']} seeds)"
+
+
+def ablation_verdicts(table: list[dict], present: float) -> list[dict]:
+    """One verdict per condition (VERDICTS) with the rule that gave it and the measured means and
+    95% CIs over seeds it rests on; ``present``: the fraction at which a kind of unit is there."""
+    full = next((r for r in table if r["condition"] == "full"), {})
+    out = []
+    for row in table:
+        cond = row["condition"]
+        verdict, rule = _verdict(cond, row, full, present)
+        change = ", ".join(f"{k} = {v}" for k, v in ABLATIONS[cond].items()) or "none"
+        out.append(
+            {
+                "condition": cond,
+                "change": change,
+                "claim": CLAIMS[cond],
+                "measured": _measured(row),
+                "verdict": verdict,
+                "rule": rule,
+            }
+        )
+    return out
+
+
+def verdicts_markdown(verdicts: list[dict]) -> str:
+    """The verdicts as a markdown table (docs/EXPERIMENTS.md)."""
+    lines = [
+        "| condition | change | paper's claim | measured: mean [95% CI] over seeds | verdict |"
+    ]
+    lines.append("|---|---|---|---|---|")
+    for v in verdicts:
+        lines.append(
+            f"| {v['condition']} | `{v['change']}` | {v['claim']} | {v['measured']} | "
+            f"**{v['verdict']}** ({v['rule']}) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _r(x: float) -> float | None:
     return None if not np.isfinite(x) else round(x, 4)
 
@@ -177,8 +302,9 @@ def ablate(
 ) -> list[dict]:
     """Run every condition x seeds 0..seeds-1 as one sweep into ``out`` (``executor``: "ray" or
     "local", :class:`gridssl.sweep.Executor`; ``overrides``: KEY=VALUE shared by every trial,
-    :func:`ablation_spec`); write ablations.csv/.json, ablations.png and ablations.html; return
-    the sweep's result rows."""
+    :func:`ablation_spec`); write ablations.csv, ablation_claims.json / .md (the verdicts,
+    :func:`ablation_verdicts`), ablations.png and ablations.html; return the sweep's result
+    rows. Rerun on a finished ablation, it trains nothing and rewrites these files."""
     spec = ablation_spec(preset, seeds, steps, overrides)
     out = Path(out)
     t0 = time.perf_counter()
@@ -187,6 +313,11 @@ def ablate(
 
     table = ablation_table(rows)
     write_table(out / "ablations.csv", table_columns(), table)
+    verdicts = ablation_verdicts(table, AnalysisConfig().verdict_grid_fraction)
+    about = {"preset": preset, "seeds": seeds, "steps": steps, "set": overrides or []}
+    text = json.dumps({"ablation": about, "verdicts": verdicts}, indent=1)
+    atomic_write_text(out / "ablation_claims.json", text + "\n")
+    atomic_write_text(out / "ablation_claims.md", verdicts_markdown(verdicts))
     fig = ablation_figure(rows, table, out, out / "ablations.png")
     wall = time.perf_counter() - t0
     write_ablation_page(out, spec, rows, table, fig, wall)

@@ -3,6 +3,7 @@ headline findings and the claims table, on the one page builder (:mod:`gridssl.r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -199,6 +200,7 @@ def claims(summary: dict, cfg: AnalysisConfig) -> list[Claim]:
         _velocity_claim(summary, cfg),
         _long_walk_claim(summary, cfg),
         _invariance_claim(summary, cfg),
+        *ablation_claims(),
     ]
 
 
@@ -314,6 +316,33 @@ def _invariance_claim(summary: dict, cfg: AnalysisConfig) -> Claim:
         f"revisits, {p['arena_m']:g} m arena)",
         p["invariance_ratio"] < cfg.verdict_invariance_ratio,
     )
+
+
+# The paper's ablation claims as the `cpu` preset's seeded ablation judged them (`gridssl ablate`
+# writes ablation_claims.json; the shipped copy is its 5-seed run's, docs/EXPERIMENTS.md). Plain
+# JSON, read as data.
+ABLATION_CLAIMS = Path(__file__).with_name("ablation_claims.json")
+
+
+def ablation_claims(path: Path = ABLATION_CLAIMS) -> list[Claim]:
+    """One row per ablation condition, labelled as the preset's ablation, not this network's
+    measurement (none where no ablation is shipped)."""
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    a = data["ablation"]
+    where = f"the {a['preset']} preset's ablation, {a['seeds']} seeds (docs/EXPERIMENTS.md)"
+    holds = {"yes": True, "no": False}
+    return [
+        Claim(
+            f"Ablation {v['condition']} ({v['change']})",
+            v["claim"],
+            f"{where}, not this network: {v['measured']}; {v['rule']}",
+            holds.get(v["verdict"]),
+            "" if v["verdict"] in holds else v["verdict"],
+        )
+        for v in data["verdicts"]
+    ]
 
 
 def _unit_code_words(code: dict | None) -> str:

@@ -77,12 +77,14 @@ class Figure:
 @dataclass(frozen=True)
 class Claim:
     """One row of a claims table: the claim, what the paper reports, this network's number and
-    whether it holds (True / False; None: not measured)."""
+    whether it holds (True / False; None: not measured, or the verdict ``word`` when it is neither
+    yes nor no, e.g. "partly")."""
 
     claim: str
     paper: str
     measured: str
     holds: bool | None
+    word: str = ""
 
 
 def format_value(value) -> str:
@@ -197,6 +199,7 @@ def verdict_table(claims: Sequence[Claim]) -> str:
         cls, word = {True: ("yes", "yes"), False: ("no", "no"), None: ("na", "not measured")}[
             c.holds
         ]
+        word = c.word or word
         out.append(
             f'<tr><th scope="row">{esc(c.claim)}</th><td>{esc(c.paper)}</td>'
             f'<td class="value">{esc(c.measured)}</td><td class="{cls}">{word}</td></tr>'
