@@ -195,6 +195,46 @@ def test_bootstrap_ci_known_cases():
     assert bootstrap_ci(x, np.random.default_rng(2)) == (mean, lo, hi)
 
 
+def _alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (an orphan may wait to be reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_local_sweep_leaves_no_trial_training(tmp_path, sig):
+    """A local sweep killed while its trial trains: the trial's process ends within seconds (it
+    would otherwise train on unseen, orphaned) and keeps what it had for a rerun."""
+    spec = _spec(tmp_path, {"preset": "tiny", "steps": 100000, "seeds": [0]})
+    out = tmp_path / "sweep"
+    cmd = [*GRIDSSL, "sweep", str(spec), "--out", str(out), "--executor", "local"]
+    proc = subprocess.Popen([*cmd, "--workers", "1"], stderr=subprocess.DEVNULL)
+    run = out / "trials" / "seed=0"
+    worker = None
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(run.glob("checkpoints/step_*")):
+            time.sleep(0.1)
+        worker = json.loads((run / ".lock").read_text())["pid"]
+        assert worker != proc.pid and _alive(worker)
+        os.kill(proc.pid, sig)
+        proc.wait(30)
+        deadline = time.time() + 15
+        while time.time() < deadline and _alive(worker):
+            time.sleep(0.1)
+        assert not _alive(worker), "the trial trains on after its sweep was killed"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if worker is not None and _alive(worker):  # leave no orphan behind a failed check
+            os.kill(worker, signal.SIGKILL)
+    assert json.loads((run / "trial.json").read_text())["status"] == "running"  # not final
+    assert list(run.glob("checkpoints/step_*"))
+
+
 # ----------------------------------------------------------------------------- sweeps on Ray
 
 

@@ -736,6 +736,8 @@ class Executor:
 
 EXECUTORS = ("ray", "local")
 LOCAL_POLL_S = 1.0  # the local pool looks at its trials this often
+ORPHAN_POLL_S = 1.0  # how often a local trial checks that its sweep still runs
+EXIT_ORPHANED = 75  # a local trial's exit code when its sweep has gone
 WARMUP_S = 90.0  # a trial's rate is judged after this long (start-up, first evaluation)
 EVAL_MARGIN_S = 60.0  # left for a trial's final evaluation after its last step
 SHED_EVERY_S = 30.0  # between two decisions to stop trials (the others speed up meanwhile)
@@ -760,7 +762,19 @@ class _Flight:
 
 
 def _local_trial(conn, spec_dict: dict, trial: Trial, root: str) -> None:
-    """A local pool's process: run the trial, send its record back."""
+    """A local pool's process: run the trial, send its record back. It ends with its sweep: a
+    sweep killed (any signal) leaves no trial training on unseen; the trial keeps its last
+    checkpoint and resumes on a rerun, as one stopped by :func:`_stop`."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:  # an orphan is re-parented (to init or a subreaper)
+            time.sleep(ORPHAN_POLL_S)
+        os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, daemon=True).start()
     conn.send(run_trial(spec_dict, trial, root))
     conn.close()
 
