@@ -7,10 +7,10 @@ at several null sizes and landmark seeds.
 PATH: a run directory, checkpoint or "pretrained" (default). The rollout, grid population and
 modules are the pipeline's (gridssl.pipeline, the primary arena of the run's analysis settings);
 the homology is gridssl.analysis.topology.population_topology with the analysis's landmark count.
-`gridssl analyze` uses 3 null shuffles and seed analysis.seed (0): a bar counts toward the Betti
-number when it outlives the longest null bar. Printed per (null size, seed): the Betti numbers,
-the thresholds, and the longest bars of H1 and H2, so a call decided by a bar a few percent over
-its threshold is seen as such (docs/RECIPE.md, src/gridssl/pretrained/MODEL_CARD.md).
+`gridssl analyze` uses analysis.topology_shuffles null draws (3) and seed analysis.seed (0): a bar
+counts toward the Betti number when it outlives the longest null bar. Printed per (null size,
+seed): the Betti numbers, the thresholds, and the longest bars of H1 and H2, so a call decided by
+a bar a few percent over its threshold is seen as such (src/gridssl/pretrained/MODEL_CARD.md).
 """
 
 from __future__ import annotations

@@ -294,3 +294,29 @@ def test_demo_analyses_the_shipped_model(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "demo"), "--quiet"]) == 0
     assert (tmp_path / "demo" / "analysis" / "report.html").exists()
     assert "Grid cells:" in capsys.readouterr().out
+
+
+def test_the_topology_null_size_is_the_analysis_setting(monkeypatch):
+    """analysis.topology_shuffles reaches the homology's null (it was a fixed 3)."""
+    from types import SimpleNamespace
+
+    from gridssl.config import load_config
+
+    seen = {}
+
+    class Called(Exception):
+        pass
+
+    def fake(activity, **kw):
+        seen.update(kw)
+        raise Called
+
+    monkeypatch.setattr(P, "population_topology", fake)
+    act = np.random.default_rng(0).random((50, 8))
+    rollouts = SimpleNamespace(
+        g0=np.zeros(8), primary=2.0, by_arena={2.0: SimpleNamespace(flat=(None, act))}
+    )
+    cfg = load_config("tiny", overrides=["analysis.topology_shuffles=7"]).analysis
+    with pytest.raises(Called):
+        P.topology(rollouts, SimpleNamespace(largest=None, members={}), cfg)
+    assert seen["n_null"] == 7 and seen["n_points"] == cfg.topology_points

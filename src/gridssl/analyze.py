@@ -378,6 +378,7 @@ def summarise(a: Analysis) -> dict:
             "seed": cfg.seed,
             "n_shuffles": cfg.shuffles,
             "topology_points": cfg.topology_points,
+            "topology_shuffles": cfg.topology_shuffles,
             "samples_per_bin": {
                 "primary": cfg.samples_per_bin,
                 "others": cfg.samples_per_bin_others,

@@ -270,7 +270,9 @@ def topology(rollouts: Rollouts, mods: Modules, cfg: AnalysisConfig) -> Topology
     if len(units) < 6:
         return Topology(of, units, None, None)
     _, act = rollouts.by_arena[rollouts.primary].flat
-    topo = population_topology(act[:, units], n_points=cfg.topology_points, rng=cfg.seed)
+    topo = population_topology(
+        act[:, units], n_points=cfg.topology_points, n_null=cfg.topology_shuffles, rng=cfg.seed
+    )
     return Topology(of, units, topo, spectral_embedding(topo.embedding, 3, rng=cfg.seed))
 
 
