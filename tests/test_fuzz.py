@@ -31,6 +31,11 @@ NONFINITE = st.sampled_from(["nan", "NaN", "inf", "-inf", "Infinity", "1e400", "
 def bad_value(draw, key):
     """A value the field ``key`` must refuse (by construction)."""
     typ, meta = FIELDS[key]
+    if typ.startswith("tuple"):  # "1,5" is a valid tuple: junk without it, or a bad element
+        lower = meta["gt"] if meta["gt"] is not None else meta["ge"]
+        junk = JUNK.filter(lambda v: v != "1,5")
+        below = [] if lower is None else [st.just(f"1,{lower - 1}")]
+        return draw(st.one_of(junk, NONFINITE.map(lambda v: f"1,{v}"), *below))
     if meta["choices"]:
         return draw(st.one_of(JUNK, NAME).filter(lambda v: v not in meta["choices"]))
     if typ == "bool":

@@ -98,7 +98,9 @@ def test_slow_pair_stride_applies_in_the_slow_phase_and_is_bounded():
     with pytest.raises(ConfigError, match="data.slow_pair_stride = 21 .* at most 20"):
         load_config("cpu", overrides=["data.slow_seq_len=40", "data.slow_pair_stride=21"])
     with pytest.raises(ConfigError, match="data.slow_pair_stride = 11 .* at most 10"):
-        load_config("cpu", overrides=["data.slow_pair_stride=11"])  # T 20 without slow_seq_len
+        load_config("cpu", overrides=["data.slow_seq_len=0", "data.slow_pair_stride=11"])  # T 20
+    with pytest.raises(ConfigError, match="data.slow_pair_stride = 41 .* at most 40"):
+        load_config("cpu", overrides=["data.slow_pair_stride=41"])  # the preset's slow T 80
     with pytest.raises(ConfigError, match="data.slow_pair_stride = 0"):
         load_config("cpu", overrides=["data.slow_pair_stride=0"])
 
@@ -166,10 +168,11 @@ def test_training_range_names_walks_outside_it():
     # the disk of radius 0.15 m/step alone: almost no steps below 1 cm
     disk = TrainingRange.of(DataConfig(velocity_dist="disk", max_speed=0.15))
     assert 0.005 < disk.step_lo < 0.03 and 0.13 < disk.step_hi <= 0.15
-    # the cpu preset adds 30% slow velocities late in training: its range reaches lower
+    # the cpu preset adds 30% slow velocities late in training, in walks of 80 steps: its range
+    # reaches lower and longer
     cfg = load_config(preset="cpu")
     tr = TrainingRange.of(cfg.data)
-    assert tr.step_lo < 0.004 and 0.13 < tr.step_hi <= 0.15 and tr.seq_len == 20
+    assert tr.step_lo < 0.004 and 0.13 < tr.step_hi <= 0.15 and tr.seq_len == 80
     v, x = smooth_trajectories(4, 20, Arena(2.0), torch.Generator().manual_seed(0), step_mean=0.08)
     from gridssl.data import Walk
 
@@ -177,7 +180,7 @@ def test_training_range_names_walks_outside_it():
     slow_v, slow_x = smooth_trajectories(4, 400, Arena(2.0), torch.Generator(), step_mean=0.005)
     line = tr.check(Walk(slow_v, slow_x))
     assert line is not None and "\n" not in line
-    assert "outside" in line and "400 steps long" in line and "sequences of 20 steps" in line
+    assert "outside" in line and "400 steps long" in line and "sequences of 80 steps" in line
     # a spread of speed scales widens the trained range downwards
     slow = TrainingRange.of(DataConfig(velocity_dist="disk", slow_fraction=0.3))
     assert slow.step_lo < 0.004
