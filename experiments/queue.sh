@@ -3,34 +3,35 @@
 # issue 21). Every step is resumable: rerunning this script skips finished trials and resumes the
 # rest from their last checkpoints, so a new sitting just runs it again.
 #   nohup experiments/queue.sh >> runs/queue.log 2>&1 &
+# After each step the finished trials' records are copied into experiments/results/
+# (experiments/harvest.sh) to be committed: a new checkout has no runs/ (the 2026-12-08 sitting
+# found none), so a sitting starts with `experiments/harvest.sh --restore runs/NAME` for each
+# sweep below, and the queue goes on from there.
 # GRIDSSL_SRC (optional): a frozen checkout's src/ to run from, so that editing this working tree
 # never changes the code under a running trial (e.g. a `git worktree` of the commit to run).
-# ABLATION_SRC (optional): the same for the ablation alone, which keeps the code it started with
-# (commit 8f177e5, the T 80 preset) so that all its trials round alike.
 # Done and dropped from the queue (their results are in docs/RECIPE.md): the round-4 and fused
-# seed tables, rounds 5-7, 9 and 10, round 10 judged on seeds 0-9 (runs/recipe-seeds-t80), and the
-# 5-seed ablation of the round-4 preset (runs/ablate-cpu5, stopped at 8 of 45 trials when the
-# preset changed). Not run: round 8 (data.still_fraction, recipe_tune6.yaml) and the fused
-# preset's thread check (recipe_seeds_fused_2t.yaml), both of the round-4 preset.
+# seed tables, rounds 5-7, 9 and 10, round 10 judged on seeds 0-9 (runs/recipe-seeds-t80) and its
+# thread check (runs/recipe-seeds-t80-2t); the first start of the T 80 ablation (runs/ablate-cpu80,
+# lost with the sitting's runs/ at a few trials).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 if [ -n "${GRIDSSL_SRC:-}" ]; then export PYTHONPATH="$GRIDSSL_SRC"; fi
 G=("$PY" -m gridssl.cli)
 step() { echo "queue [$(date -u +%FT%TZ)]: $*"; "$@"; echo "queue: exit $?"; }
-# issue 16: the T 80 preset's thread check: seeds 0-2 at 2 torch threads, one at a time
-step "${G[@]}" sweep experiments/recipe_seeds_t80_2t.yaml --out runs/recipe-seeds-t80-2t \
-    --executor local --workers 1
-# issue 16: the 5-seed ablation of the T 80 preset (its `full` seeds 0-4 are copies of
-# runs/recipe-seeds-t80's trials, the same config and code: 40 trials to train, about 4.5 hours)
-step env PYTHONPATH="${ABLATION_SRC:-${PYTHONPATH:-}}" "${G[@]}" ablate --preset cpu --seeds 5 \
-    --out runs/ablate-cpu80 --executor local --workers 2
-# issue 21: the block-diagonal control at T 60, then the long seeded trials (train.settle_window:
-# a GRIDSSL_SRC of commit 48a0044 or later)
-step "${G[@]}" sweep experiments/modules_control_t60.yaml --out runs/modules-control-t60 \
-    --executor local --workers 2
-step "${G[@]}" sweep experiments/modules_round3.yaml --out runs/modules-round3 \
-    --executor local --workers 2
-# issue 21, point 4: the decorrelation levers
-step "${G[@]}" sweep experiments/modules_levers.yaml --out runs/modules-levers \
-    --executor local --workers 2
+# issue 16: the 5-seed ablation of the T 80 preset (45 trials, about 13 core-minutes each), two
+# seeds at a time so that every condition has the same seeds wherever the queue stops
+for seeds in "seed=0 seed=1" "seed=2 seed=3" "seed=4"; do
+  # shellcheck disable=SC2086
+  step "${G[@]}" sweep experiments/ablate_cpu80.yaml --out runs/ablate-cpu80 --executor local \
+      --workers 2 --only $seeds
+  experiments/harvest.sh runs/ablate-cpu80
+done
+# the verdicts (trains nothing once every trial is finished)
+step "${G[@]}" ablate --preset cpu --seeds 5 --out runs/ablate-cpu80 --executor local --workers 2
+# issue 21: the block-diagonal control at T 60, then the long seeded trials (train.settle_window)
+for name in control_t60 round3 levers; do
+  step "${G[@]}" sweep "experiments/modules_$name.yaml" --out "runs/modules-${name//_/-}" \
+      --executor local --workers 2
+  experiments/harvest.sh "runs/modules-${name//_/-}"
+done
