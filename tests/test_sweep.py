@@ -136,6 +136,17 @@ def test_dry_run_lists_the_trials_and_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_dry_run_says_which_trials_only_leaves_out(tmp_path, capsys):
+    spec = _spec(tmp_path, {"preset": "tiny", "seeds": [0, 1, 10]})
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(spec), "--out", str(out), "--dry-run", "--only", "seed=1"]) == 0
+    lines = {ln.split()[0]: ln.split(maxsplit=1)[1] for ln in capsys.readouterr().err.splitlines()}
+    # "seed=1" is a part of both seed=1 and seed=10: --only matches parts of names
+    assert lines["seed=0"] == "not chosen"
+    assert lines["seed=1"] == lines["seed=10"] == "new"
+    assert not out.exists()
+
+
 # ----------------------------------------------------------------------------- early stopping
 
 

@@ -586,7 +586,7 @@ def run_sweep(
     _check_out(out, spec)
     _check_early_stop(spec, trials)
     if dry_run:
-        return _dry_run(spec, out, trials, log)
+        return _dry_run(spec, out, trials, log, ex)
     made = not out.exists()
     # one sweep process per OUT: a second one on the same OUT is refused in one line
     try:
@@ -616,15 +616,18 @@ def _check_early_stop(spec: SweepSpec, trials: list[Trial]) -> None:
             )
 
 
-def _dry_run(spec: SweepSpec, out: Path, trials: list[Trial], log) -> list[dict]:
+def _dry_run(spec: SweepSpec, out: Path, trials: list[Trial], log, ex: Executor) -> list[dict]:
+    """List every trial with what a run would do to it: its final status, resume, new, or
+    "not chosen" (outside ``--only``)."""
     records = {t.name: read_record(out / rundir.TRIALS / t.name) for t in trials}
     for t in trials:
         rec = records[t.name] or {}
-        state = (
-            rec.get("status")
-            if rec.get("status") in FINAL
-            else ("resume" if (out / rundir.TRIALS / t.name / rundir.CONFIG).exists() else "new")
-        )
+        if rec.get("status") in FINAL:
+            state = rec["status"]
+        elif not ex.chooses(t):
+            state = "not chosen"
+        else:
+            state = "resume" if (out / rundir.TRIALS / t.name / rundir.CONFIG).exists() else "new"
         try:
             trial_config(spec, t)
             note = ""

@@ -198,6 +198,12 @@ def quick_eval(net: SICNet, cfg: Config, step: int) -> dict[str, float]:
 # ----------------------------------------------------------------------------- the run
 
 
+def _optional_int(saved: dict, key: str) -> int | None:
+    """A checkpoint's optional step number: None where the key is absent or null."""
+    value = saved.get(key)
+    return None if value is None else int(value)
+
+
 class Trainer:
     """Owns one run directory: the model, optimiser, scheduler and the data generator."""
 
@@ -389,10 +395,8 @@ class Trainer:
         try:
             step, plateau, best = int(s["step"]), list(s["plateau"]), float(s["best"])
             train_s = float(s.get("train_s", 0.0))  # absent before 2026-11-26: counts from here
-            slow_start = s.get("slow_start")  # absent before 2026-12-07: no gate had begun
-            slow_start = None if slow_start is None else int(slow_start)
-            settled_at = s.get("settled_at")  # absent before 2026-12-08: never ended early
-            settled_at = None if settled_at is None else int(settled_at)
+            slow_start = _optional_int(s, "slow_start")  # absent before 2026-12-07: no gate
+            settled_at = _optional_int(s, "settled_at")  # absent before 2026-12-08: never ended
             load_weights(self.net, s["model"], path)
             self.opt.load_state_dict(s["optimizer"])
             for group in self.opt.param_groups:  # a saved state carries its own kernel flags
