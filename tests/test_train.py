@@ -20,6 +20,7 @@ def test_tiny_run_writes_a_complete_run_directory(tmp_path):
     assert any((run / "tb").iterdir())
     meta = json.loads((run / "meta.json").read_text())
     assert meta["seed"] == 0 and "git_commit" in meta and "torch_version" in meta
+    assert meta["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     m = read_metrics(run)
     assert [r["step"] for r in m] == list(range(5, 41, 5))
     assert {"total", "sep", "inv", "cap", "iso", "lr", "end_spread", "dead_units"} <= set(m[-1])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import platform
 import shutil
 import subprocess
 import sys
@@ -263,6 +264,10 @@ class Trainer:
             "eval_seed": f"seed * {EVAL_SEED_OFFSET} + step",
             "gridssl_version": __version__,
             "torch_version": torch.__version__,
+            # the CPU kernels torch chose (e.g. AVX2, AVX512): they set the rounding, and a seed's
+            # outcome follows its rounding (docs/RECIPE.md, "Another machine's rounding")
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "machine": platform.machine(),
             "git_commit": git_commit(),
             "command": command,
             "init_from": None if init_from is None else str(init_from),
