@@ -19,6 +19,11 @@ PY=${PY:-.venv/bin/python}
 if [ -n "${GRIDSSL_SRC:-}" ]; then export PYTHONPATH="$GRIDSSL_SRC"; fi
 G=("$PY" -m gridssl.cli)
 step() { echo "queue [$(date -u +%FT%TZ)]: $*"; "$@"; echo "queue: exit $?"; }
+# issue 16, round 11: standing still on the T 80 preset, tuning seeds 10-11 (4 trials), first:
+# were it to make long walks hold, the preset (and so the ablation) would change
+step "${G[@]}" sweep experiments/recipe_tune11.yaml --out runs/recipe-tune11 --executor local \
+    --workers 2
+experiments/harvest.sh runs/recipe-tune11
 # issue 16: the 5-seed ablation of the T 80 preset (45 trials, about 13 core-minutes each), two
 # seeds at a time so that every condition has the same seeds wherever the queue stops
 for seeds in "seed=0 seed=1" "seed=2 seed=3" "seed=4"; do
