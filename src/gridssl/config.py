@@ -323,6 +323,13 @@ class TrainConfig:
     settle_min_steps: int = _opt(
         0, ge=0, doc="the earliest step at which settle_window may end training"
     )
+    stop_at: int = _opt(
+        0,
+        ge=0,
+        doc="end training at this step while every schedule keeps the length of train.steps, "
+        "so that a resume with stop_at 0 goes on as if never stopped (0: train.steps) [ours: "
+        "screens of the early phase, where a seed's lattice forms, docs/RECIPE.md round 12]",
+    )
 
 
 @dataclass

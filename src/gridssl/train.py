@@ -521,15 +521,16 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self, progress: bool = True, until: int | None = None) -> dict[str, float]:
-        """Train to ``train.steps``, or stop at step ``until`` (schedules keep their shape), or
-        earlier where ``train.settle_window`` finds the in-training evaluation settled (the step
-        is kept as ``settled_at`` in the checkpoint, so a resume of the run trains no further).
+        """Train to ``train.steps``, or stop at step ``until`` or ``train.stop_at`` (schedules
+        keep their shape), or earlier where ``train.settle_window`` finds the in-training
+        evaluation settled (the step is kept as ``settled_at`` in the checkpoint, so a resume of
+        the run trains no further).
 
         Raises :class:`Diverged` at the first non-finite loss term, state or gradient (before
         the optimiser step, so the weights and the last checkpoint stay good).
         """
         t = self.cfg.train
-        stop = t.steps if until is None else min(until, t.steps)
+        stop = min(t.steps, t.stop_at or t.steps, t.steps if until is None else until)
         threads = torch.get_num_threads()  # restored on the way out: no global state is left
         if t.threads:
             torch.set_num_threads(t.threads)
