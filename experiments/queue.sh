@@ -24,6 +24,11 @@ step() { echo "queue [$(date -u +%FT%TZ)]: $*"; "$@"; echo "queue: exit $?"; }
 step "${G[@]}" sweep experiments/recipe_tune11.yaml --out runs/recipe-tune11 --executor local \
     --workers 2
 experiments/harvest.sh runs/recipe-tune11
+# issue 16, round 12: a screen of the early phase (to step 7000) on tuning seeds 10-19: the
+# preset, iso2, sx09 (30 trials of about 4 core-minutes); needs train.stop_at (commit b8b7081)
+step "${G[@]}" sweep experiments/recipe_screen.yaml --out runs/recipe-screen --executor local \
+    --workers 2
+experiments/harvest.sh runs/recipe-screen
 # issue 16: the 5-seed ablation of the T 80 preset (45 trials, about 13 core-minutes each), two
 # seeds at a time so that every condition has the same seeds wherever the queue stops
 for seeds in "seed=0 seed=1" "seed=2 seed=3" "seed=4"; do
