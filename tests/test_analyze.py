@@ -320,3 +320,22 @@ def test_the_topology_null_size_is_the_analysis_setting(monkeypatch):
     with pytest.raises(Called):
         P.topology(rollouts, SimpleNamespace(largest=None, members={}), cfg)
     assert seen["n_null"] == 7 and seen["n_points"] == cfg.topology_points
+
+
+def test_a_module_without_a_lattice_is_listed_not_fatal():
+    """The pipeline's Fourier stage: a module of hexagonal maps gets its lattice; a module whose
+    maps hold none (here silent units; in a sweep trial whose measurement died on it, a module
+    with one admissible peak) is listed in ``missing`` with the reason instead of ending the
+    analysis."""
+    from types import SimpleNamespace
+
+    from gridssl.analysis.synthetic import hex_map
+
+    hexes = [hex_map(spacing=0.5, phase=(0.1 * i, 0.05 * i)) for i in range(4)]
+    maps = np.stack(hexes + [np.zeros_like(hexes[0])] * 4)
+    pops = SimpleNamespace(primary=SimpleNamespace(maps=SimpleNamespace(maps=maps)))
+    mods = SimpleNamespace(members={0: np.arange(4), 1: np.arange(4, 8), 2: np.arange(8, 8)})
+    four = P.fourier(pops, mods, AnalysisConfig(bin_size=0.05))
+    assert list(four.by_module) == [0]
+    assert four.by_module[0].spacing == pytest.approx(0.5, rel=0.05)
+    assert list(four.missing) == [1] and "no usable unit" in four.missing[1]

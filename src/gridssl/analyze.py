@@ -335,7 +335,8 @@ def summarise(a: Analysis) -> dict:
                 "phases_uniform": bool(fl.uniformity.uniform),
             }
             for m, fl in a.fourier.by_module.items()
-        },
+        }
+        | {f"module {m}": {"no_lattice": why} for m, why in a.fourier.missing.items()},
         "topology": None
         if topo is None
         else {

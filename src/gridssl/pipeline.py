@@ -99,9 +99,11 @@ class Modules:
 
 @dataclass
 class Fourier:
-    """The Fourier lattice and phases of every module with at least 3 units."""
+    """The Fourier lattice and phases of every module with at least 3 units; ``missing``: the
+    modules whose maps hold no lattice (fewer than three admissible peaks), with the reason."""
 
     by_module: dict[int, ModuleLattice]
+    missing: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -249,15 +251,21 @@ def modules(pops: Populations) -> Modules:
 
 
 def fourier(pops: Populations, mods: Modules, cfg: AnalysisConfig) -> Fourier:
-    """Module Fourier lattice and phases for each module of at least 3 units."""
+    """Module Fourier lattice and phases for each module of at least 3 units. A module whose
+    mean power has fewer than three admissible lattice peaks (say a few grid-scoring units of a
+    square or banded code) has no lattice: it is listed in ``missing``, and the rest of the
+    analysis goes on (a sweep trial's measurement failed on one, 2026-12-08)."""
     maps = pops.primary.maps.maps
-    return Fourier(
-        {
-            m: module_lattice(maps[units], cfg.bin_size)
-            for m, units in mods.members.items()
-            if len(units) >= 3
-        }
-    )
+    found: dict[int, ModuleLattice] = {}
+    missing: dict[int, str] = {}
+    for m, units in mods.members.items():
+        if len(units) < 3:
+            continue
+        try:
+            found[m] = module_lattice(maps[units], cfg.bin_size)
+        except ValueError as err:
+            missing[m] = str(err)
+    return Fourier(found, missing)
 
 
 def topology(rollouts: Rollouts, mods: Modules, cfg: AnalysisConfig) -> Topology:
