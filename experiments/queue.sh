@@ -5,8 +5,8 @@
 #   nohup experiments/queue.sh >> runs/queue.log 2>&1 &
 # After each step the finished trials' records are copied into experiments/results/
 # (experiments/harvest.sh) to be committed: a new checkout has no runs/ (the 2026-12-08 sitting
-# found none), so a sitting starts with `experiments/harvest.sh --restore runs/NAME` for each
-# sweep below, and the queue goes on from there.
+# found none), so the queue first restores them (harvest.sh --restore) where runs/NAME is absent,
+# and goes on from there (trials that were still training start again from scratch).
 # GRIDSSL_SRC (optional): a frozen checkout's src/ to run from, so that editing this working tree
 # never changes the code under a running trial (e.g. a `git worktree` of the commit to run).
 # Done and dropped from the queue (their results are in docs/RECIPE.md): the round-4 and fused
@@ -19,6 +19,13 @@ PY=${PY:-.venv/bin/python}
 if [ -n "${GRIDSSL_SRC:-}" ]; then export PYTHONPATH="$GRIDSSL_SRC"; fi
 G=("$PY" -m gridssl.cli)
 step() { echo "queue [$(date -u +%FT%TZ)]: $*"; "$@"; echo "queue: exit $?"; }
+# a new checkout has no runs/: put back the committed records of finished trials first
+for name in recipe-tune11 recipe-screen ablate-cpu80 modules-control-t60 modules-round3 \
+    modules-levers; do
+  if [ ! -d "runs/$name" ] && [ -d "experiments/results/$name" ]; then
+    experiments/harvest.sh --restore "runs/$name"
+  fi
+done
 # issue 16, round 11: standing still on the T 80 preset, tuning seeds 10-11 (4 trials), first:
 # were it to make long walks hold, the preset (and so the ablation) would change
 step "${G[@]}" sweep experiments/recipe_tune11.yaml --out runs/recipe-tune11 --executor local \
