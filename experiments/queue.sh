@@ -36,7 +36,7 @@ experiments/harvest.sh runs/recipe-tune11
 step "${G[@]}" sweep experiments/recipe_screen.yaml --out runs/recipe-screen --executor local \
     --workers 2
 experiments/harvest.sh runs/recipe-screen
-# issue 16: the 5-seed ablation of the T 80 preset (45 trials, about 13 core-minutes each), two
+# issue 16: the 5-seed ablation of the T 80 preset (45 trials, about 9 core-minutes each here), two
 # seeds at a time so that every condition has the same seeds wherever the queue stops
 for seeds in "seed=0 seed=1" "seed=2 seed=3" "seed=4"; do
   # shellcheck disable=SC2086

@@ -100,7 +100,8 @@ class Modules:
 @dataclass
 class Fourier:
     """The Fourier lattice and phases of every module with at least 3 units; ``missing``: the
-    modules whose maps hold no lattice (fewer than three admissible peaks), with the reason."""
+    modules whose maps hold no lattice (fewer than three admissible peaks, or no usable unit),
+    with the reason."""
 
     by_module: dict[int, ModuleLattice]
     missing: dict[int, str] = field(default_factory=dict)
